@@ -1,0 +1,81 @@
+"""The executor port: what the runner asks of anything that runs a task.
+
+An executor runs one execution of one task and blocks until it ends, reporting progress
+through `ExecutionHooks` so the runner can turn it into ledger events as it happens. Cancel
+comes in through a `threading.Event`; deadlines are the executor's to enforce because only
+it can kill what it started.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+__all__ = [
+    "ExecutionHooks",
+    "ExecutionOutcome",
+    "ExecutionRequest",
+    "Executor",
+    "ExecutorError",
+    "RUN_OUTPUT_LIMIT",
+]
+
+# Bacalhau keeps the first 2 KiB of stdout/stderr in RunOutput; the full text goes to files.
+RUN_OUTPUT_LIMIT = 2048
+
+
+class ExecutorError(Exception):
+    """An execution could not be started or carried out (not a non-zero exit: that completes)."""
+
+
+@dataclass(frozen=True)
+class ExecutionRequest:
+    """One execution of one task of a compiled job."""
+
+    job_id: str
+    execution_id: str
+    job: dict[str, Any]
+    task: dict[str, Any]
+    task_cid: str
+    results_dir: Path
+
+
+@dataclass
+class ExecutionOutcome:
+    """How an execution ended.
+
+    exit_code set and error None: completed (any exit code, as in Bacalhau). error set: failed.
+    timed_out / cancelled say why it was cut short. notes carry facts worth recording in the
+    ledger, e.g. "ran on host, image not used".
+    """
+
+    exit_code: int | None = None
+    stdout: str = ""
+    stderr: str = ""
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+    error: str | None = None
+    timed_out: bool = False
+    cancelled: bool = False
+    published_result: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class ExecutionHooks(Protocol):
+    """Callbacks an executor makes while it works; the runner records them."""
+
+    def started(self, node: str, notes: list[str]) -> None: ...
+
+
+class Executor(Protocol):
+    """Runs tasks of the engine types it supports."""
+
+    name: str
+
+    def supports(self, engine_type: str) -> bool: ...
+
+    def run(
+        self, request: ExecutionRequest, hooks: ExecutionHooks, cancel: threading.Event
+    ) -> ExecutionOutcome: ...
