@@ -1,0 +1,79 @@
+"""Content addresses: RFC 8785 canonical JSON bytes, hashed into a CIDv1.
+
+The same meaning must give the same address whatever key order or Unicode spelling a
+document used, so the bytes are RFC 8785 (JCS) and the address is a CIDv1 with the
+multicodec `json` (0x0200) and a sha2-256 multihash, written in lower-case base32 (`b...`).
+The CID is a handful of fixed bytes in front of a digest, so it is built here by hand: the
+`multiformats` package agrees (the tests check it) but costs more than the hashing itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from typing import Any
+
+import rfc8785
+
+__all__ = ["canonical_bytes", "cid_of"]
+
+# CIDv1 = <version 0x01><codec json 0x0200 as varint: 0x80 0x04><multihash sha2-256 0x12, 32 bytes>
+_CID_PREFIX = bytes([0x01, 0x80, 0x04, 0x12, 0x20])
+_MAX_SAFE_INTEGER = 2**53 - 1
+
+
+def canonical_bytes(obj: Any) -> bytes:
+    """RFC 8785 bytes of `obj`; raises ValueError for what JSON cannot say exactly.
+
+    Float-free data whose keys sort the same by code point as by UTF-16 unit (every key
+    below U+D800) serialises identically through the C `json` encoder, which is several
+    times faster than the pure-Python JCS writer; everything else goes to `rfc8785`.
+    """
+    if _json_encoder_agrees(obj):
+        try:
+            return _fast_dumps(obj).encode("utf-8")
+        except UnicodeEncodeError:
+            pass  # a lone surrogate: let rfc8785 name the fault
+    try:
+        return rfc8785.dumps(obj)
+    except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
+        raise ValueError(
+            f"The value cannot be written as canonical JSON ({exc}); use only text, whole "
+            "numbers within +/-2^53, finite decimals, true/false/null, lists and maps "
+            "with text keys."
+        ) from exc
+
+
+def cid_of(obj: Any) -> str:
+    """The CIDv1 (json codec, sha2-256, base32 lower) of `obj`'s canonical bytes."""
+    digest = hashlib.sha256(canonical_bytes(obj)).digest()
+    encoded = base64.b32encode(_CID_PREFIX + digest).decode("ascii").rstrip("=").lower()
+    return "b" + encoded
+
+
+def _fast_dumps(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _json_encoder_agrees(obj: Any) -> bool:
+    """True when the stdlib encoder's output is exactly RFC 8785 for `obj`."""
+    stack = [obj]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str) or value is None or isinstance(value, bool):
+            continue
+        if isinstance(value, int):
+            if -_MAX_SAFE_INTEGER <= value <= _MAX_SAFE_INTEGER:
+                continue
+            return False
+        if isinstance(value, dict):
+            for key in value:
+                if not isinstance(key, str) or not (key.isascii() or max(key) < "\ud800"):
+                    return False
+            stack.extend(value.values())
+        elif isinstance(value, list | tuple):
+            stack.extend(value)
+        else:
+            return False  # floats and anything else: the JCS writer decides
+    return True
