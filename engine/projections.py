@@ -1,0 +1,278 @@
+"""Read models: one row per job, findable by state, name, job_cid and source ref.
+
+The rows are kept in the ledger's own database (SQLite or PostgreSQL) and fed by a catch-up
+loop over the notification log, because the library's ProjectionRunner cannot follow SQLite.
+Each batch of events and the new log position are written in one transaction, after taking
+the position row's lock and checking nobody moved it, so a crash or a second process never
+skips or double-applies an event. Job state is not re-derived here: each event is applied to
+a copy of the Job aggregate, so the read model can never disagree with the domain rules.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from engine.job import Job
+
+__all__ = ["JobRow", "JobsProjection", "PageQuery"]
+
+log = logging.getLogger(__name__)
+
+_NAME = "jobs"
+_COLUMNS = (
+    "job_id",
+    "name",
+    "namespace",
+    "state",
+    "job_cid",
+    "source_ref",
+    "source_adapter",
+    "job_type",
+    "engine",
+    "job_version",
+    "event_version",
+    "created_seq",
+    "created_at",
+    "modified_at",
+)
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS klippfisk_jobs ("
+    " job_id TEXT PRIMARY KEY, name TEXT NOT NULL, namespace TEXT NOT NULL,"
+    " state TEXT NOT NULL, job_cid TEXT NOT NULL, source_ref TEXT NOT NULL,"
+    " source_adapter TEXT NOT NULL, job_type TEXT NOT NULL, engine TEXT NOT NULL,"
+    " job_version INTEGER NOT NULL, event_version INTEGER NOT NULL,"
+    " created_seq BIGINT NOT NULL, created_at TEXT NOT NULL, modified_at TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS klippfisk_jobs_state ON klippfisk_jobs (state, created_seq)",
+    "CREATE INDEX IF NOT EXISTS klippfisk_jobs_name ON klippfisk_jobs (name, created_seq)",
+    "CREATE INDEX IF NOT EXISTS klippfisk_jobs_cid ON klippfisk_jobs (job_cid, created_seq)",
+    "CREATE INDEX IF NOT EXISTS klippfisk_jobs_ref ON klippfisk_jobs (source_ref, created_seq)",
+    "CREATE INDEX IF NOT EXISTS klippfisk_jobs_seq ON klippfisk_jobs (created_seq)",
+    "CREATE TABLE IF NOT EXISTS klippfisk_positions"
+    " (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
+)
+_UPSERT = (
+    f"INSERT INTO klippfisk_jobs ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+    " ON CONFLICT (job_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS if c not in ("job_id", "created_seq"))
+)
+
+
+@dataclass(frozen=True)
+class JobRow:
+    """A job as the read model knows it: enough to list and find it."""
+
+    job_id: str
+    name: str
+    namespace: str
+    state: str
+    job_cid: str
+    source_ref: str
+    source_adapter: str
+    job_type: str
+    engine: str
+    job_version: int
+    event_version: int
+    created_seq: int
+    created_at: str
+    modified_at: str
+
+
+@dataclass(frozen=True)
+class PageQuery:
+    """Filters for `JobsProjection.page`; `before` is the created_seq of the last row seen."""
+
+    states: Sequence[str] = ()
+    name: str | None = None
+    job_cid: str | None = None
+    source_ref: str | None = None
+    namespace: str | None = None
+    before: int | None = None
+    oldest_first: bool = False
+    limit: int = 20
+
+
+def _row_values(job: Job, created_seq: int) -> tuple[Any, ...]:
+    tasks = job.job.get("Tasks") or [{}]
+    engine = (tasks[0].get("Engine") or {}).get("Type", "") if isinstance(tasks[0], dict) else ""
+    return (
+        job.id,
+        job.name,
+        job.namespace,
+        str(job.state),
+        job.job_cid,
+        str(job.source.get("ref", "")),
+        str(job.source.get("adapter", "")),
+        str(job.job.get("Type", "")),
+        str(engine),
+        job.job_version,
+        job.version,
+        created_seq,
+        job.created_on.isoformat(),
+        job.modified_on.isoformat(),
+    )
+
+
+class JobsProjection:
+    """Keeps `klippfisk_jobs` in step with the notification log and answers queries on it.
+
+    `datastore` is the event recorder's own (its `transaction(commit=...)` yields a cursor),
+    SQLite's or PostgreSQL's as `postgres` says. `select_notifications` and
+    `to_event` come from the application; `load_job(job_id, version)` rebuilds a job when the
+    projection's copy is missing or behind.
+    """
+
+    def __init__(
+        self,
+        *,
+        datastore: Any,
+        postgres: bool,
+        select_notifications: Callable[[int, int], Sequence[Any]],
+        to_event: Callable[[Any], Job.Event],
+        load_job: Callable[[str, int], Job],
+        batch_size: int = 500,
+        cache_size: int = 1000,
+    ) -> None:
+        self._datastore = datastore
+        self._placeholder = "%s" if postgres else "?"
+        # Take the position row's write lock before reading it (SQLite locks the whole file).
+        self._lock_position = (
+            "SELECT position FROM klippfisk_positions WHERE name = ? FOR UPDATE"
+            if postgres
+            else "UPDATE klippfisk_positions SET position = position WHERE name = ?"
+        )
+        self._select_notifications = select_notifications
+        self._to_event = to_event
+        self._load_job = load_job
+        self._batch_size = batch_size
+        self._cache_size = cache_size
+        self._jobs: OrderedDict[str, Job] = OrderedDict()
+
+    def _sql(self, statement: str) -> str:
+        return statement.replace("?", self._placeholder) if self._placeholder != "?" else statement
+
+    @contextmanager
+    def _cursor(self, *, commit: bool) -> Iterator[Any]:
+        with self._datastore.transaction(commit=commit) as cursor:
+            yield cursor
+
+    def create_tables(self) -> None:
+        with self._cursor(commit=True) as cursor:
+            for statement in _SCHEMA:
+                cursor.execute(statement)
+            cursor.execute(
+                self._sql(
+                    "INSERT INTO klippfisk_positions (name, position) VALUES (?, 0)"
+                    " ON CONFLICT (name) DO NOTHING"
+                ),
+                (_NAME,),
+            )
+
+    def position(self) -> int:
+        """The id of the last notification applied."""
+        with self._cursor(commit=False) as cursor:
+            cursor.execute(
+                self._sql("SELECT position FROM klippfisk_positions WHERE name = ?"), (_NAME,)
+            )
+            row = cursor.fetchone()
+        return int(row["position"]) if row else 0
+
+    def catch_up(self) -> int:
+        """Apply every notification recorded so far; returns how many were applied."""
+        applied = 0
+        while True:
+            done = self._apply_batch()
+            applied += done
+            if done < self._batch_size:
+                return applied
+
+    def _apply_batch(self) -> int:
+        start = self.position()
+        notifications = self._select_notifications(start + 1, self._batch_size)
+        if not notifications:
+            return 0
+        with self._cursor(commit=True) as cursor:
+            cursor.execute(self._sql(self._lock_position), (_NAME,))
+            cursor.execute(
+                self._sql("SELECT position FROM klippfisk_positions WHERE name = ?"), (_NAME,)
+            )
+            if int(cursor.fetchone()["position"]) != start:
+                return self._batch_size  # another process moved on; read again from there
+            rows: dict[str, tuple[Any, ...]] = {}
+            created: dict[str, int] = {}
+            try:
+                for notification in notifications:
+                    job = self._advance(self._to_event(notification))
+                    created.setdefault(job.id, notification.id)
+                    rows[job.id] = _row_values(job, created[job.id])
+                cursor.executemany(self._sql(_UPSERT), list(rows.values()))
+            except Exception:
+                self._jobs.clear()  # the copies may now be ahead of the table
+                raise
+            cursor.execute(
+                self._sql("UPDATE klippfisk_positions SET position = ? WHERE name = ?"),
+                (notifications[-1].id, _NAME),
+            )
+        return len(notifications)
+
+    def _advance(self, event: Job.Event) -> Job:
+        """The projection's copy of the job, with `event` applied (rebuilt if out of step)."""
+        job = self._jobs.pop(event.originator_id, None)
+        if event.originator_version == Job.INITIAL_VERSION:
+            job = event.mutate(None)  # type: ignore[arg-type]
+        elif job is not None and job.version == event.originator_version - 1:
+            event.mutate(job)
+        else:
+            job = self._load_job(event.originator_id, event.originator_version)
+        assert job is not None
+        self._jobs[job.id] = job
+        if len(self._jobs) > self._cache_size:
+            self._jobs.popitem(last=False)
+        return job
+
+    # --- queries ---------------------------------------------------------------------------
+
+    def page(self, query: PageQuery) -> list[JobRow]:
+        """Rows matching `query`, newest first unless asked otherwise, one page long."""
+        where: list[str] = []
+        params: list[Any] = []
+        if query.states:
+            where.append(f"state IN ({', '.join('?' * len(query.states))})")
+            params += list(query.states)
+        for column, value in (
+            ("name", query.name),
+            ("job_cid", query.job_cid),
+            ("source_ref", query.source_ref),
+            ("namespace", query.namespace),
+        ):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if query.before is not None:
+            where.append("created_seq > ?" if query.oldest_first else "created_seq < ?")
+            params.append(query.before)
+        order = "ASC" if query.oldest_first else "DESC"
+        statement = f"SELECT {', '.join(_COLUMNS)} FROM klippfisk_jobs"
+        if where:
+            statement += " WHERE " + " AND ".join(where)
+        statement += f" ORDER BY created_seq {order} LIMIT ?"
+        params.append(query.limit)
+        return self._rows(statement, params)
+
+    def by_prefix(self, prefix: str, limit: int = 5) -> list[JobRow]:
+        """Jobs whose id starts with `prefix` (at least a short id's worth of characters)."""
+        if len(prefix) < len("j-") + 1:
+            return []
+        pattern = prefix.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "%"
+        statement = f"SELECT {', '.join(_COLUMNS)} FROM klippfisk_jobs"
+        statement += " WHERE job_id LIKE ? ESCAPE '!' ORDER BY job_id LIMIT ?"
+        return self._rows(statement, [pattern, limit])
+
+    def _rows(self, statement: str, params: Sequence[Any]) -> list[JobRow]:
+        with self._cursor(commit=False) as cursor:
+            cursor.execute(self._sql(statement), tuple(params))
+            return [JobRow(**{c: row[c] for c in _COLUMNS}) for row in cursor.fetchall()]
