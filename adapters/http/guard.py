@@ -1,0 +1,190 @@
+"""The door: request ids, body limit, bearer-token auth and a rate limit per token.
+
+Written as plain ASGI rather than Starlette's BaseHTTPMiddleware because it sits in front
+of every request and the benchmark compares us with a bare endpoint: one small coroutine,
+no extra task per request. Tokens are compared by their SHA-256 digest (never stored or
+logged in clear); a token is scoped to one namespace, or to all with "*".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+from adapters.http.problems import BodyTooLarge, problem_response
+from adapters.settings import ServerSettings
+
+__all__ = ["OPEN_PATHS", "Guard", "Principal", "is_loopback"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# Paths anyone may read: liveness, version and the API's own description.
+OPEN_PATHS = frozenset(
+    {
+        "/",
+        "/version",
+        "/livez",
+        "/api/v1/agent/alive",
+        "/api/v1/agent/version",
+        "/openapi.json",
+        "/docs",
+    }
+)
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+ALL_NAMESPACES = "*"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking: the actor recorded in the ledger and the namespace they may touch."""
+
+    name: str
+    namespace: str
+
+    def may_use(self, namespace: str) -> bool:
+        return self.namespace in (ALL_NAMESPACES, namespace)
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses, the only hosts anonymous mode may bind."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class _Buckets:
+    """Token buckets, one per caller: `rate` per second sustained, `burst` at once."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, float(burst)
+        self.state: dict[str, tuple[float, float]] = {}
+
+    def take(self, key: str) -> float:
+        """0.0 when allowed, else the seconds to wait before trying again."""
+        now = time.monotonic()
+        level, last = self.state.get(key, (self.burst, now))
+        level = min(self.burst, level + (now - last) * self.rate)
+        if level < 1.0:
+            self.state[key] = (level, now)
+            return (1.0 - level) / self.rate
+        self.state[key] = (level - 1.0, now)
+        return 0.0
+
+
+class Guard:
+    """ASGI middleware in front of the whole API."""
+
+    def __init__(self, app: ASGIApp, settings: ServerSettings) -> None:
+        self.app = app
+        self.settings = settings
+        self.keys = {
+            _digest(k.key.get_secret_value()): Principal(k.name or f"key-{i}", k.namespace)
+            for i, k in enumerate(settings.api_keys)
+        }
+        self.buckets = _Buckets(settings.rate_per_second, settings.rate_burst)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        given = headers.get("x-request-id", "")
+        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        send = self._tagging(send, request_id)
+        refusal = self._admit(scope, headers, state)
+        if refusal is not None:
+            status, message, hint, extra = refusal
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1008, "reason": message[:120]})
+                return
+            response = problem_response(request_id, status, message, hint, headers=extra)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, self._limited(receive), send)
+
+    def _admit(
+        self, scope: Scope, headers: dict[str, str], state: dict[str, Any]
+    ) -> tuple[int, str, str, dict[str, str]] | None:
+        """None to let the request in, else (status, message, hint, headers) to refuse it."""
+        length = headers.get("content-length", "")
+        if length.isdigit() and int(length) > self.settings.max_body_bytes:
+            problem = BodyTooLarge(self.settings.max_body_bytes)
+            return problem.status, problem.message, problem.hint, {}
+        principal = self._principal(headers.get("authorization", ""))
+        if isinstance(principal, str):
+            if scope["path"] in OPEN_PATHS:
+                principal = Principal("anonymous", self.settings.anonymous_namespace)
+            else:
+                return 401, principal, "Send Authorization: Bearer <key> (BACALHAU_API_KEY).", {}
+        state["principal"] = principal
+        client = scope.get("client") or ("", 0)
+        wait = self.buckets.take(principal.name if principal.name != "anonymous" else client[0])
+        if wait:
+            seconds = max(1, int(wait + 0.999))
+            return (
+                429,
+                "Too many requests for this key.",
+                f"Slow down; retry after {seconds} second(s).",
+                {"Retry-After": str(seconds)},
+            )
+        return None
+
+    def _principal(self, authorization: str) -> Principal | str:
+        """The caller, or a sentence saying why there is none."""
+        scheme, _, token = authorization.partition(" ")
+        if not authorization:
+            if self.settings.anonymous:
+                return Principal("anonymous", self.settings.anonymous_namespace)
+            return "This server needs an API key."
+        if scheme.lower() != "bearer" or not token.strip():
+            return "The Authorization header must be `Bearer <key>`."
+        found = self.keys.get(_digest(token.strip()))
+        return found if found is not None else "The API key is not valid."
+
+    def _limited(self, receive: Receive) -> Receive:
+        """Count body bytes as they arrive: Content-Length can be absent or lie."""
+        limit, seen = self.settings.max_body_bytes, 0
+
+        async def receive_limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        return receive_limited
+
+    @staticmethod
+    def _tagging(send: Send, request_id: str) -> Send:
+        """Echo the request id on every response, so a user can quote it."""
+
+        async def send_tagged(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
+            await send(message)
+
+        return send_tagged

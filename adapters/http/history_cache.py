@@ -1,0 +1,106 @@
+"""History polls answered from memory while the ledger has not changed.
+
+Clients poll history far more often than jobs change (`bacalhau job run` asks twice a
+second), and building a page means resolving the job, reading all its events and replaying
+them. A page is a pure function of the stored events and the query, so it stays valid until
+the ledger's notification log moves; its head is one indexed query, and it moves for writes
+from any process sharing the store, so an entry can never be served stale.
+
+The route renders and stores pages; `HistoryFastPath`, a plain ASGI layer behind the guard,
+answers repeats before FastAPI parses anything. Anything it is unsure of (no entry, ledger
+moved, a namespace question) falls through to the route, which has the full rules.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+from engine import Ledger
+
+__all__ = ["CachedPage", "HistoryCache", "HistoryFastPath", "history_key"]
+
+_HISTORY_PATH = re.compile(r"^/api/v1/orchestrator/jobs/([^/]+)/history$")
+HistoryKey = tuple[str, tuple[tuple[str, str], ...]]
+
+
+@dataclass(frozen=True)
+class CachedPage:
+    """One rendered page: the JSON bytes, and the namespace of the job they belong to."""
+
+    namespace: str
+    body: bytes
+
+
+def history_key(job_ref: str, query_string: str) -> HistoryKey:
+    """The same key for the same request, however its parameters were ordered."""
+    return job_ref, tuple(sorted(parse_qsl(query_string, keep_blank_values=True)))
+
+
+class HistoryCache:
+    """A bounded LRU of pages keyed by the request, checked against the ledger's head."""
+
+    def __init__(self, ledger: Ledger, size: int = 1024) -> None:
+        self.ledger = ledger
+        self.size = size
+        self._pages: OrderedDict[HistoryKey, tuple[int, CachedPage]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def position(self) -> int:
+        return int(self.ledger.recorder.max_notification_id() or 0)
+
+    def fresh(self, key: HistoryKey) -> CachedPage | None:
+        """The page for `key` if the ledger has not moved since it was rendered."""
+        position = self.position()
+        with self._lock:
+            found = self._pages.get(key)
+            if found is None or found[0] != position:
+                return None
+            self._pages.move_to_end(key)
+            return found[1]
+
+    def page(self, key: HistoryKey, render: Callable[[], CachedPage]) -> CachedPage:
+        """The fresh page for `key`, rendering and storing it when there is none."""
+        position = self.position()
+        with self._lock:
+            found = self._pages.get(key)
+            if found is not None and found[0] == position:
+                return found[1]
+        page = render()  # read after `position`: at worst newer than recorded, never older
+        with self._lock:
+            self._pages[key] = (position, page)
+            while len(self._pages) > self.size:
+                self._pages.popitem(last=False)
+        return page
+
+
+class HistoryFastPath:
+    """Answers a repeated history poll from the cache, in the event loop, before routing."""
+
+    def __init__(self, app: Any, cache: HistoryCache) -> None:
+        self.app = app
+        self.cache = cache
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            match = _HISTORY_PATH.match(scope["path"])
+            principal = scope.get("state", {}).get("principal")
+            query = scope["query_string"]
+            # A namespace parameter brings rules (403s) that only the route applies.
+            if match and principal is not None and b"namespace" not in query:
+                page = self.cache.fresh(history_key(match.group(1), query.decode("latin-1")))
+                if page is not None and principal.may_use(page.namespace):
+                    await _send_json(send, page.body)
+                    return
+        await self.app(scope, receive, send)
+
+
+async def _send_json(send: Any, body: bytes) -> None:
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

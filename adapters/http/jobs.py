@@ -1,0 +1,410 @@
+"""`/api/v1/orchestrator/jobs...`: Bacalhau's job endpoints over the ledger and the compiler.
+
+Submissions go through our compiler, so every form it knows (current, legacy, minimal)
+works here, and a refusal lists every problem with its pointer and hint. Top-level body keys
+match case-insensitively because Bacalhau's two clients disagree (`IdempotencyToken` vs
+`idempotencyToken`). Reads never cross namespaces: a job outside the caller's namespace is
+reported as not found, so its existence does not leak.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+
+from adapters.http.guard import ALL_NAMESPACES, Principal
+from adapters.http.history_cache import CachedPage, HistoryCache, history_key
+from adapters.http.problems import ApiProblem
+from adapters.http.schemas import (
+    DIFF_BODY,
+    PUT_JOB_BODY,
+    STOP_BODY,
+    DiffJobResponse,
+    ListExecutionsResponse,
+    ListHistoryResponse,
+    ListJobsResponse,
+    ListResultsResponse,
+)
+from adapters.http.selectors import LabelSelector
+from adapters.http.views import (
+    HistoryQuery,
+    execution_body,
+    history_body,
+    job_body,
+    warning_lines,
+)
+from engine import JobNotFound, JobView, Ledger, Source
+from engine.wire import (
+    GetJobResponse,
+    PagingToken,
+    PutJobResponse,
+    StopJobResponse,
+    list_body,
+)
+from spec import CompiledSpec, compile_job
+
+__all__ = ["ledger_of", "principal_of", "router", "visible_job"]
+
+router = APIRouter(prefix="/api/v1/orchestrator", tags=["Orchestrator"])
+
+_MAX_PAGE = 1000
+_SERVER_OWNED = ("id", "state", "version", "revision", "createtime", "modifytime")
+
+
+async def ledger_of(request: Request) -> Ledger:
+    return request.app.state.ledger  # type: ignore[no-any-return]
+
+
+async def principal_of(request: Request) -> Principal:
+    return request.state.principal  # type: ignore[no-any-return]
+
+
+LedgerDep = Annotated[Ledger, Depends(ledger_of)]
+PrincipalDep = Annotated[Principal, Depends(principal_of)]
+NamespaceQuery = Annotated[str, Query(max_length=128)]
+Limit = Annotated[int, Query(ge=0, le=_MAX_PAGE)]
+
+
+def _read_namespace(principal: Principal, asked: str) -> str | None:
+    """The namespace a read is limited to; None means every namespace ("*", if allowed)."""
+    if not asked:
+        return None if principal.namespace == ALL_NAMESPACES else principal.namespace
+    if asked == ALL_NAMESPACES and principal.namespace == ALL_NAMESPACES:
+        return None
+    if not principal.may_use(asked):
+        raise ApiProblem(
+            403,
+            f"This API key may not use namespace {asked!r}.",
+            f"Use namespace {principal.namespace!r}, or a key for {asked!r}.",
+        )
+    return asked
+
+
+def visible_job(ledger: Ledger, ref: str, principal: Principal, namespace: str = "") -> JobView:
+    """The job `ref` names, if the caller may see it; otherwise it does not exist for them."""
+    view = ledger.get(ref)
+    _check_visible(view.namespace, ref, principal, namespace)
+    return view
+
+
+def _check_visible(job_namespace: str, ref: str, principal: Principal, asked: str) -> None:
+    allowed = _read_namespace(principal, asked)
+    if not principal.may_use(job_namespace) or (allowed and job_namespace != allowed):
+        raise JobNotFound(
+            f"No job matches {ref!r} in your namespace. List your jobs with "
+            "GET /api/v1/orchestrator/jobs."
+        )
+
+
+def _json_object(raw: bytes, what: str) -> dict[str, Any]:
+    """Parse a JSON object body, top-level keys lower-cased; bad input is a clear 400."""
+    if not raw.strip():
+        raise ApiProblem(400, f"The request has no body; {what} needs one.", _BODY_HINT)
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        detail = exc.args[0] if isinstance(exc, ValueError) and exc.args else "nested too deeply"
+        raise ApiProblem(400, f"The body is not valid JSON: {detail}.", _BODY_HINT) from None
+    if not isinstance(data, dict):
+        raise ApiProblem(400, "The body must be a JSON object.", _BODY_HINT)
+    return {str(k).lower(): v for k, v in data.items()}
+
+
+_BODY_HINT = 'Send a JSON object such as {"Job": {"Type": "batch", "Tasks": [...]}}.'
+
+
+def _job_mapping(body: dict[str, Any], namespace: str) -> dict[str, Any]:
+    """The Job object of a body, minus server-owned fields, in `namespace` unless it names one."""
+    job = body.get("job")
+    if not isinstance(job, dict):
+        raise ApiProblem(400, 'The body needs a "Job" object.', _BODY_HINT)
+    cleaned = {k: v for k, v in job.items() if str(k).lower() not in _SERVER_OWNED}
+    if not any(str(k).lower() == "namespace" and v for k, v in cleaned.items()):
+        cleaned = {k: v for k, v in cleaned.items() if str(k).lower() != "namespace"}
+        cleaned["Namespace"] = namespace
+    return cleaned
+
+
+def _compile_for(principal: Principal, job: dict[str, Any], source: str) -> CompiledSpec:
+    compiled = compile_job(job, source=source)
+    namespace = str(compiled.job.get("Namespace") or "default")
+    if not principal.may_use(namespace):
+        raise ApiProblem(
+            403,
+            f"This API key may not submit to namespace {namespace!r}.",
+            f"Set Namespace to {principal.namespace!r}, or use a key for {namespace!r}.",
+        )
+    return compiled
+
+
+def _write_namespace(principal: Principal, body: dict[str, Any], query: str) -> str:
+    asked = str(body.get("namespace") or query or "")
+    if asked:
+        _read_namespace(principal, asked)
+        return asked
+    return "default" if principal.namespace == ALL_NAMESPACES else principal.namespace
+
+
+@router.put(
+    "/jobs",
+    response_model=PutJobResponse,
+    openapi_extra=PUT_JOB_BODY,
+    summary="Submit a job (any form the compiler accepts)",
+)
+@router.post("/jobs", response_model=PutJobResponse, openapi_extra=PUT_JOB_BODY)
+async def put_job(
+    request: Request,
+    ledger: LedgerDep,
+    principal: PrincipalDep,
+    namespace: NamespaceQuery = "",
+    idempotency_token: Annotated[str, Query(max_length=256)] = "",
+) -> dict[str, Any]:
+    body = _json_object(await request.body(), "submitting a job")
+    force = body.get("force") or False
+    if not isinstance(force, bool):
+        raise ApiProblem(
+            400, '"Force" must be true or false.', 'Send "Force": true or leave it out.'
+        )
+    token = str(
+        idempotency_token
+        or request.headers.get("idempotency-key", "")
+        or body.get("idempotencytoken")
+        or ""
+    )
+    target = _write_namespace(principal, body, namespace)
+    job = _job_mapping(body, target)
+    request_id = request.state.request_id
+
+    def submit() -> dict[str, Any]:
+        compiled = _compile_for(principal, job, "the submitted job")
+        scoped_key = f"{compiled.job.get('Namespace')}/{token}" if token else None
+        result = ledger.submit(
+            compiled,
+            source=Source(adapter="http", actor=principal.name, ref=request_id),
+            idempotency_key=scoped_key,
+            force=force,
+        )
+        return {
+            "JobID": result.job_id,
+            "EvaluationID": str(uuid.uuid4()),
+            "Warnings": warning_lines(result.warnings),
+        }
+
+    return await run_in_threadpool(submit)
+
+
+@router.put(
+    "/jobs/diff",
+    response_model=DiffJobResponse,
+    openapi_extra=DIFF_BODY,
+    summary="Show what submitting this job would change",
+)
+async def diff_job(
+    request: Request, ledger: LedgerDep, principal: PrincipalDep, namespace: NamespaceQuery = ""
+) -> dict[str, Any]:
+    body = _json_object(await request.body(), "a diff")
+    job = _job_mapping(body, _write_namespace(principal, body, namespace))
+    name = next((v for k, v in job.items() if str(k).lower() == "name"), "")
+    if not isinstance(name, str) or not name.strip():
+        raise ApiProblem(
+            400,
+            "invalid job spec: name is missing",
+            "Job name must be provided in the job spec for diff operations.",
+        )
+
+    def diff() -> dict[str, Any]:
+        compiled = _compile_for(principal, job, "diff request")
+        try:
+            before = visible_job(ledger, name, principal).job
+        except JobNotFound:
+            before = {}
+        old = json.dumps(before, indent=2, sort_keys=True).splitlines()
+        new = json.dumps(compiled.job, indent=2, sort_keys=True).splitlines()
+        lines = difflib.unified_diff(old, new, "current", "submitted", lineterm="")
+        return {
+            "Diff": "\n".join(lines),
+            "Warnings": warning_lines(compiled.report.to_dict()),
+        }
+
+    return await run_in_threadpool(diff)
+
+
+@router.get("/jobs", response_model=ListJobsResponse, summary="List jobs")
+def list_jobs(
+    ledger: LedgerDep,
+    principal: PrincipalDep,
+    namespace: NamespaceQuery = "",
+    limit: Limit = 0,
+    next_token: Annotated[str, Query(max_length=256)] = "",
+    order_by: Annotated[str, Query(pattern="^(|created_at|modified_at)$")] = "",
+    reverse: bool = False,
+    labels: Annotated[list[str] | None, Query(max_length=20)] = None,
+) -> dict[str, Any]:
+    selector = LabelSelector.parse(labels or [])
+    resume = None
+    if next_token:  # Bacalhau's rule: the token carries the paging choices of page one
+        token = PagingToken.decode(next_token)
+        order_by, reverse, limit, resume = token.sort_by, token.reverse, token.limit, token.offset
+    size = limit or 20
+    page = ledger.list_jobs(
+        namespace=_read_namespace(principal, namespace),
+        limit=size,
+        next_token=str(resume) if resume is not None else None,
+    )
+    jobs = [job_body(v) for v in page.items if selector.matches(v.job.get("Labels") or {})]
+    if order_by or reverse:
+        key = "ModifyTime" if order_by == "modified_at" else "CreateTime"
+        jobs.sort(key=lambda j: j[key], reverse=not reverse)
+    token_out = ""
+    if page.next_token:
+        token_out = PagingToken(
+            sort_by=order_by, reverse=reverse, limit=size, offset=int(page.next_token)
+        ).encode()
+    return list_body(jobs, token_out)
+
+
+@router.get(
+    "/jobs/{job_ref}",
+    response_model=GetJobResponse,
+    response_model_exclude_none=True,
+    summary="Get a job by id, short id or name",
+)
+def get_job(
+    job_ref: str,
+    ledger: LedgerDep,
+    principal: PrincipalDep,
+    namespace: NamespaceQuery = "",
+    include: Annotated[str, Query(max_length=64)] = "",
+    job_version: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 0,
+) -> dict[str, Any]:
+    view = visible_job(ledger, job_ref, principal, namespace)
+    response: dict[str, Any] = {"Job": job_body(view)}
+    for part in {p.strip() for p in include.split(",") if p.strip()}:
+        if part == "history":
+            query = HistoryQuery(job_version=job_version, limit=limit or _MAX_PAGE)
+            response["History"] = history_body(ledger.history(view.id), view, query)
+        elif part == "executions":
+            items = [execution_body(e, view.namespace) for e in view.executions]
+            response["Executions"] = list_body(items)
+        else:
+            raise ApiProblem(400, f"Cannot include {part!r}.", "Use include=history,executions.")
+    return response
+
+
+@router.get(
+    "/jobs/{job_ref}/history",
+    response_model=ListHistoryResponse,
+    response_model_exclude_none=True,
+    summary="A job's history",
+)
+def job_history(
+    job_ref: str,
+    ledger: LedgerDep,
+    principal: PrincipalDep,
+    request: Request,
+    namespace: NamespaceQuery = "",
+    since: Annotated[int, Query(ge=0)] = 0,
+    event_type: Annotated[str, Query(pattern="^(|all|job|execution)$")] = "",
+    execution_id: Annotated[str, Query(max_length=64)] = "",
+    limit: Limit = 0,
+    next_token: Annotated[str, Query(max_length=256)] = "",
+    job_version: Annotated[int, Query(ge=0)] = 0,
+    all_job_versions: bool = False,
+) -> Response:
+    query = HistoryQuery(
+        since=since,
+        job_version=job_version,
+        all_job_versions=all_job_versions,
+        limit=limit or request.app.state.settings.server.history_page_limit,
+        next_token=next_token,
+    )
+
+    def render() -> CachedPage:
+        view = ledger.get(job_ref)
+        entries = ledger.history(
+            view.id, event_type=event_type or "all", execution_id=execution_id or None
+        )
+        body = json.dumps(history_body(entries, view, query), separators=(",", ":"))
+        return CachedPage(view.namespace, body.encode())
+
+    cache: HistoryCache = request.app.state.history_cache
+    page = cache.page(history_key(job_ref, request.url.query), render)
+    _check_visible(page.namespace, job_ref, principal, namespace)
+    return Response(page.body, media_type="application/json")
+
+
+@router.get(
+    "/jobs/{job_ref}/executions",
+    response_model=ListExecutionsResponse,
+    response_model_exclude_none=True,
+    summary="A job's executions",
+)
+def job_executions(
+    job_ref: str,
+    ledger: LedgerDep,
+    principal: PrincipalDep,
+    namespace: NamespaceQuery = "",
+    limit: Limit = 0,
+    job_version: Annotated[int, Query(ge=0)] = 0,
+    all_job_versions: bool = False,
+    order_by: Annotated[str, Query(pattern="^(|created_at|modified_at)$")] = "",
+    reverse: bool = False,
+) -> dict[str, Any]:
+    view = visible_job(ledger, job_ref, principal, namespace)
+    wanted = job_version or view.version
+    chosen = [e for e in view.executions if all_job_versions or e.job_version == wanted]
+    items = [execution_body(e, view.namespace) for e in chosen]
+    key = "ModifyTime" if order_by == "modified_at" else "CreateTime"
+    items.sort(key=lambda e: e[key], reverse=reverse)
+    return list_body(items[: limit or None])
+
+
+@router.get(
+    "/jobs/{job_ref}/results", response_model=ListResultsResponse, summary="Published results"
+)
+def job_results(
+    job_ref: str, ledger: LedgerDep, principal: PrincipalDep, namespace: NamespaceQuery = ""
+) -> dict[str, Any]:
+    view = visible_job(ledger, job_ref, principal, namespace)
+    results = [e.published_result for e in view.executions if e.published_result]
+    return list_body(results)
+
+
+@router.get("/jobs/{job_ref}/versions", response_model=ListJobsResponse, summary="A job's versions")
+def job_versions(
+    job_ref: str, ledger: LedgerDep, principal: PrincipalDep, namespace: NamespaceQuery = ""
+) -> dict[str, Any]:
+    view = visible_job(ledger, job_ref, principal, namespace)
+    return list_body([job_body(view)])
+
+
+@router.delete(
+    "/jobs/{job_ref}",
+    response_model=StopJobResponse,
+    openapi_extra=STOP_BODY,
+    summary="Stop a job",
+)
+async def stop_job(
+    job_ref: str,
+    request: Request,
+    ledger: LedgerDep,
+    principal: PrincipalDep,
+    namespace: NamespaceQuery = "",
+    reason: Annotated[str, Query(max_length=1024)] = "",
+) -> dict[str, Any]:
+    raw = await request.body()
+    body = _json_object(raw, "stopping a job") if raw.strip() else {}
+    why = str(body.get("reason") or reason or "Stopped by user")
+
+    def stop() -> dict[str, Any]:
+        view = visible_job(ledger, job_ref, principal, namespace)
+        ledger.stop(view.id, reason=why, actor=principal.name)
+        return {"EvaluationID": str(uuid.uuid4())}
+
+    return await run_in_threadpool(stop)
