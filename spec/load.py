@@ -373,15 +373,7 @@ def _check_depth_by_events(text: str, source: str, limits: LoadLimits) -> None:
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > limits.max_depth + 1:  # the walker's depth counts from 0 at the root
-                line, col = event.start_mark.line + 1, event.start_mark.column + 1
-                raise _error(
-                    source,
-                    "too-deep",
-                    _LIMIT_TEXT["too-deep"](limits),
-                    "Flatten the document.",
-                    line,
-                    col,
-                )
+                raise _limit_error("too-deep", "", limits, source, {}, event.start_mark)
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
 
@@ -645,6 +637,26 @@ def _duplicate_problems(
     return problems
 
 
+# libyaml's wording for the faults people actually make, and what to say instead
+_YAML_FAULTS: tuple[tuple[str, str, str], ...] = (
+    (
+        "but found another document",
+        "the file holds more than one YAML document",
+        "Put one job per file and remove the extra `---` line.",
+    ),
+    (
+        "found undefined alias",
+        "an alias (*name) refers to an anchor (&name) that is not defined before it",
+        "Define the anchor first, or check the spelling of the alias.",
+    ),
+    (
+        "found duplicate anchor",
+        "the same anchor (&name) is defined twice",
+        "Give each anchor its own name.",
+    ),
+)
+
+
 def _yaml_problem(exc: yaml.YAMLError, text: str) -> Problem:
     if isinstance(exc, yaml.reader.ReaderError):
         line, col = _line_col(text, min(exc.position, len(text)))
@@ -659,12 +671,15 @@ def _yaml_problem(exc: yaml.YAMLError, text: str) -> Problem:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     line, col = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
     problem = getattr(exc, "problem", None) or str(exc)
-    context = getattr(exc, "context", None)
-    if problem.startswith("but found another document"):
+    context = getattr(exc, "context", None) or ""
+    for wording, message, hint in _YAML_FAULTS:
+        if wording in problem or wording in context:
+            return Problem("", message, hint, line, col, "syntax")
+    if line is not None and "\t" in _line_text(text, line)[: col or 1]:
         return Problem(
             "",
-            "the file holds more than one YAML document",
-            "Put one job per file and remove the extra `---` line.",
+            "a tab is used for indentation, which YAML does not allow",
+            "Indent with spaces.",
             line,
             col,
             "syntax",
@@ -679,6 +694,11 @@ def _yaml_problem(exc: yaml.YAMLError, text: str) -> Problem:
         col,
         "syntax",
     )
+
+
+def _line_text(text: str, line: int) -> str:
+    lines = text.splitlines()
+    return lines[line - 1] if 0 < line <= len(lines) else ""
 
 
 @contextmanager

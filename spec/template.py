@@ -37,6 +37,7 @@ _TOKEN = re.compile(
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "a": "\a", "b": "\b",
             "f": "\f", "v": "\v", "'": "'"}  # fmt: skip
 _COMMENT = re.compile(r"\s*/\*.*?\*/\s*(-?)\}\}", re.DOTALL)
+_MAX_PARENS = 8  # `or (index . "k") "d"` needs one; more is surely a mistake
 _MAX_PROBLEMS = 50  # enough to fix a file in one go; a runaway file is not listed in full
 _GO_ESCAPE = re.compile(r"\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[0-7]{3}|.)")
 
@@ -204,6 +205,7 @@ class _Parser:
         self._tokens = tokens
         self._variables = variables
         self._at = 0
+        self._depth = 0
 
     def remaining(self) -> bool:
         return self._at < len(self._tokens)
@@ -226,7 +228,11 @@ class _Parser:
         if kind in ("string", "raw"):
             return _Lookup(_unquote(token))
         if kind == "paren" and token == "(":
+            self._depth += 1
+            if self._depth > _MAX_PARENS:
+                raise _unsupported("(" * _MAX_PARENS)
             inner = self.command()
+            self._depth -= 1
             if self._next() != ("paren", ")"):
                 raise _unsupported(token)
             return inner
@@ -270,11 +276,14 @@ def _unquote(token: str) -> str:
 
 def _escape(match: re.Match[str]) -> str:
     body = match.group()[1:]
+    code = None
     if body[0] in "xuU":
-        return chr(int(body[1:], 16))
-    if body[0] in "01234567" and len(body) == 3:
-        return chr(int(body, 8))
-    if body in _ESCAPES:
+        code = int(body[1:], 16)
+    elif body[0] in "01234567" and len(body) == 3:
+        code = int(body, 8)
+    if code is not None and code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF:
+        return chr(code)
+    if code is None and body in _ESCAPES:
         return _ESCAPES[body]
     raise _ActionError(f"\\{body} is not a valid escape in a template string",
                        'Use \\" for a quote and \\\\ for a backslash.')  # fmt: skip

@@ -10,7 +10,7 @@ import pytest
 import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
-from multiformats import CID
+from multiformats import CID, multihash
 
 from spec.address import canonical_bytes, cid_of
 from spec.load import load_document
@@ -72,6 +72,12 @@ def test_same_meaning_in_different_spellings_has_the_same_cid() -> None:
     literal = load_document("Count: 1\nName: café\n").data
     assert cid_of(escaped) == cid_of(literal)
     assert cid_of(literal) != cid_of({**literal, "Count": 2})
+
+
+@given(any_json)
+def test_cid_text_matches_the_multiformats_reference(data: Any) -> None:
+    digest = multihash.digest(canonical_bytes(data), "sha2-256")
+    assert cid_of(data) == str(CID("base32", 1, "json", digest))
 
 
 @given(float_free)

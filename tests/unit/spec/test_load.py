@@ -272,9 +272,20 @@ def test_json_syntax_error_is_reported_as_json_with_line_and_column() -> None:
     assert (problem.line, problem.column) == (3, 10)
 
 
-def test_more_than_one_yaml_document_is_refused() -> None:
-    with pytest.raises(LoadError, match="more than one YAML document"):
-        load_document("Name: a\n---\nName: b\n")
+@pytest.mark.parametrize(
+    ("text", "fragment", "line"),
+    [
+        ("Name: a\n---\nName: b\n", "more than one YAML document", 2),
+        ("Name: a\nTasks: *tasks\n", "anchor (&name) that is not defined", 2),
+        ("a: &x 1\nb: &x 2\n", "anchor (&name) is defined twice", 2),
+        ("Name: a\nTasks:\n\t- b\n", "tab is used for indentation", 3),
+    ],
+)
+def test_common_yaml_mistakes_get_plain_messages(text: str, fragment: str, line: int) -> None:
+    with pytest.raises(LoadError) as excinfo:
+        load_document(text)
+    problem = problem_of(excinfo)
+    assert fragment in problem.message and problem.line == line and problem.hint
 
 
 @pytest.mark.parametrize(

@@ -67,6 +67,8 @@ def test_every_missing_key_is_reported_with_its_line() -> None:
         "{{ 42 }}",
         "{{ or }}",
         '{{ "bad \\q escape" }}',
+        '{{ "\\U0011ffff" }}',
+        "{{ or " + "(" * 5000 + ".image" + ")" * 5000 + " }}",
     ],
 )
 def test_unsupported_actions_are_refused(text: str) -> None:
@@ -94,6 +96,14 @@ def test_a_runaway_file_lists_at_most_fifty_problems() -> None:
 def test_unclosed_action_is_refused() -> None:
     with pytest.raises(TemplateError, match="never closed"):
         render("Name: x\nImage: {{ .image\n", VARIABLES)
+
+
+@given(st.text(alphabet='{}()."`\\-/* abcdeinorx', max_size=60))
+def test_any_template_text_renders_or_raises_a_template_error(text: str) -> None:
+    try:
+        assert isinstance(render(text, {"a": "1", "b": ""}), str)
+    except TemplateError as exc:
+        assert all(p.line and p.hint for p in exc.problems)
 
 
 @given(st.text(max_size=200).filter(lambda t: "{{" not in t))
