@@ -1,4 +1,7 @@
-"""The adapters' settings: the engine's, plus a section per way in (KLIPPFISK_SERVER__*, KLIPPFISK_BOT__*)."""
+"""The adapters' settings: the engine's, plus one section per way in.
+
+KLIPPFISK_SERVER__* configures `klippfisk serve`, KLIPPFISK_BOT__* the Bluesky bot.
+"""
 
 from __future__ import annotations
 

@@ -30,4 +30,5 @@ def table(rows: Sequence[Sequence[Any]], columns: Sequence[str], out: TextIO | N
     cells = [[str(c) for c in columns]] + [["" if v is None else str(v) for v in r] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
     for row in cells:
-        stream.write("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() + "\n")
+        line = "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True))
+        stream.write(line.rstrip() + "\n")
