@@ -1,0 +1,5 @@
+"""The embedded executor (wasm, docker-without-daemon, noop engines)."""
+
+from engine.executors.local.executor import LocalExecutor
+
+__all__ = ["LocalExecutor"]

@@ -1,0 +1,354 @@
+"""`klippfisk job run|logs|get`: run a job file here and now, read its output, fetch results.
+
+`job run` compiles the file, records it in the ledger and, unless `--wait=false`, runs it in
+this process with the embedded runner while printing its history as it happens, then prints
+what the task wrote and the commands to look further. Unlike Bacalhau (which exits 0 either
+way) the exit code says how the job went: 0 completed with exit code 0, 1 failed, stopped,
+timed out or non-zero exit, 2 usage or I/O, 130 interrupted (the job is stopped first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import getpass
+import shutil
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, TextIO
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+
+from adapters.cli.job_cmds import guarded, job_group
+from adapters.cli.output import emit
+from adapters.cli.spec_cmds import _compile_options, _load, _Usage
+from adapters.settings import AppSettings
+from engine import ExecutionView, JobState, JobView, Ledger, LedgerError, NoChanges, Source
+from engine.executors.registry import default_registry
+from engine.results import execution_results_dir
+from engine.runner import Runner
+from spec import CompiledSpec, SpecError
+
+__all__ = ["add_commands", "register"]
+
+EXIT_OK, EXIT_BAD, EXIT_USAGE = 0, 1, 2
+POLL_SECONDS = 0.1
+
+
+def register(subparsers: Any) -> None:
+    """Add `run`, `logs` and `get` to the shared `job` group."""
+    add_commands(job_group(subparsers))
+
+
+def add_commands(commands: Any) -> None:
+    """Add `run`, `logs` and `get` to an existing `job` sub-parser."""
+    run = commands.add_parser("run", help="compile, submit and run a job file; print its output")
+    run.add_argument("file", metavar="FILE", help="path, URL, or - for stdin")
+    _compile_options(run, formats=("text", "json", "yaml"), default="text")
+    run.add_argument(
+        "--wait",
+        nargs="?",
+        const="true",
+        default="true",
+        type=_boolean,
+        metavar="BOOL",
+        help="run the job here and wait for it (default true); false only submits it",
+    )
+    run.add_argument("--id-only", action="store_true", help="print only the job id")
+    run.add_argument("--follow", "-f", action="store_true", help="stream the task's output")
+    run.add_argument(
+        "--dry-run", action="store_true", help="print the compiled job; submit nothing"
+    )
+    run.add_argument("--timeout", type=float, metavar="SECONDS", help="stop the job after this")
+    run.add_argument("--force", action="store_true", help="run again even if the spec is unchanged")
+    run.add_argument(
+        "--cache",
+        action="store_true",
+        help="reuse the results of an identical task (same task CID) that completed before",
+    )
+    run.set_defaults(func=_run)
+
+    logs = commands.add_parser("logs", help="print a job's stdout and stderr")
+    logs.add_argument("ref", metavar="JOB", help="job id, short id or name")
+    logs.add_argument("--follow", "-f", action="store_true", help="keep printing until it ends")
+    logs.set_defaults(func=_logs)
+
+    get = commands.add_parser("get", help="download a job's results into ./job-<id>/")
+    get.add_argument("ref", metavar="JOB", help="job id, short id or name")
+    get.add_argument("--output-dir", type=Path, help="where to put them (default ./job-<id>)")
+    get.set_defaults(func=_get)
+
+
+def _boolean(value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, not {value!r}")
+
+
+# --- job run ---------------------------------------------------------------------------------
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        compiled = _load(args.file, args)
+    except _Usage as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    except SpecError as exc:
+        return _fail(exc.summary(), EXIT_BAD)
+    if args.dry_run:
+        emit(compiled.job, "json" if args.output == "json" else "yaml")
+        return EXIT_OK
+    return guarded(lambda ledger: _submit_and_run(ledger, compiled, args))
+
+
+def _submit_and_run(ledger: Ledger, compiled: CompiledSpec, args: argparse.Namespace) -> int:
+    source = Source(adapter="cli", actor=getpass.getuser(), ref=args.file)
+    try:
+        submitted = ledger.submit(compiled, source=source, force=args.force)
+    except NoChanges as exc:
+        return _fail(f"{exc} (use --force)", EXIT_BAD)
+    job_id = submitted.job_id
+    quiet = args.id_only or args.output != "text"
+    if args.id_only:
+        print(job_id)
+    elif not quiet:
+        print(f"Job successfully submitted. Job ID: {job_id}", file=sys.stderr)
+    if not args.wait:
+        if not quiet:
+            print(
+                "Not waiting: a worker (`klippfisk serve`) will run it. Check on it with:\n"
+                f"\tklippfisk job describe {job_id}",
+                file=sys.stderr,
+            )
+        return EXIT_OK
+    settings = AppSettings()
+    runner = Runner(ledger, default_registry(settings), settings, use_cache=args.cache)
+    view = _run_and_watch(runner, job_id, args, quiet)
+    return _report(view, args)
+
+
+def _run_and_watch(runner: Runner, job_id: str, args: argparse.Namespace, quiet: bool) -> JobView:
+    """Run the job on a thread; print its history (and output, with --follow) meanwhile."""
+    ledger = runner.ledger
+    outcome: list[JobView] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            outcome.append(runner.run_job(job_id))
+        except BaseException as exc:  # handed to the main thread, which reports it
+            errors.append(exc)
+
+    thread = threading.Thread(target=work, name="klippfisk-job-run", daemon=True)
+    progress = _Progress(ledger, job_id, sys.stderr if not quiet else None)
+    follower = (
+        _OutputFollower(ledger, job_id, runner.settings) if args.follow and not quiet else None
+    )
+    deadline = time.monotonic() + args.timeout if args.timeout else None
+    if not quiet:
+        print("Running it here (Ctrl+C stops the job):\n", file=sys.stderr)
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(POLL_SECONDS)
+            progress.show()
+            if follower:
+                follower.show()
+            if deadline is not None and time.monotonic() > deadline:
+                _stop(ledger, job_id, f"klippfisk job run --timeout {args.timeout:g}s passed")
+                deadline = None
+    except KeyboardInterrupt:
+        _stop(ledger, job_id, "interrupted (Ctrl+C) in klippfisk job run")
+        thread.join()
+        raise
+    progress.show()
+    if follower:
+        follower.show()
+    if errors:
+        raise errors[0]
+    return outcome[0]
+
+
+def _stop(ledger: Ledger, job_id: str, reason: str) -> None:
+    with contextlib.suppress(LedgerError):  # it may have ended meanwhile
+        ledger.stop(job_id, reason=reason, actor=getpass.getuser())
+
+
+def _report(view: JobView, args: argparse.Namespace) -> int:
+    execution = _latest(view)
+    if args.output in ("json", "yaml"):
+        emit(
+            {
+                "Job": view.to_dict(),
+                "Executions": [e.to_dict() for e in view.executions],
+            },
+            args.output,
+        )
+    elif not args.id_only:
+        if not args.follow and execution is not None:
+            _print_output(execution)
+        _hints(view, execution)
+    failed = view.state is not JobState.COMPLETED or (execution and execution.exit_code)
+    return EXIT_BAD if failed else EXIT_OK
+
+
+def _hints(view: JobView, execution: ExecutionView | None) -> None:
+    err = sys.stderr
+    print(f"\nJob {view.short_id} {view.state}", end="", file=err)
+    if execution is not None and execution.exit_code is not None:
+        print(f" (exit code {execution.exit_code})", end="", file=err)
+    if view.state is not JobState.COMPLETED and view.message:
+        print(f": {view.message}", end="", file=err)
+    print(file=err)
+    print(
+        "\nTo get more details about the run, execute:\n"
+        f"\tklippfisk job describe {view.id}\n"
+        "\nTo get more details about the run executions, execute:\n"
+        f"\tklippfisk job executions {view.id}\n"
+        "\nTo download the results, execute:\n"
+        f"\tklippfisk job get {view.id}",
+        file=err,
+    )
+
+
+class _Progress:
+    """Prints the job's history as Bacalhau does while it waits: time, execution, topic, event."""
+
+    ROW = "{:<13} {:<11} {:<15} {}"
+
+    def __init__(self, ledger: Ledger, job_id: str, out: TextIO | None) -> None:
+        self.ledger, self.job_id, self.out = ledger, job_id, out
+        self.seen = 0
+
+    def show(self) -> None:
+        if self.out is None:
+            return
+        entries = self.ledger.history(self.job_id, since=self.seen)
+        if entries and self.seen == 0:
+            print(self.ROW.format("TIME", "EXEC. ID", "TOPIC", "EVENT"), file=self.out)
+        for entry in entries:
+            event = entry["Event"]
+            execution = (entry.get("ExecutionID") or "")[:10]
+            line = self.ROW.format(
+                entry["Time"][11:23], execution, event["Topic"], event["Message"]
+            )
+            print(line, file=self.out)
+            self.seen = entry["SeqNum"]
+        self.out.flush()
+
+
+# --- output and results ----------------------------------------------------------------------
+
+
+def _latest(view: JobView) -> ExecutionView | None:
+    return view.executions[-1] if view.executions else None
+
+
+def _results_path(execution: ExecutionView) -> Path | None:
+    """The local directory holding an execution's full results, when it is on this machine."""
+    url = (execution.published_result or {}).get("Params", {}).get("URL", "")
+    parts = urlsplit(str(url))
+    if parts.scheme != "file":
+        return None
+    path = Path(url2pathname(parts.path))
+    return path if path.is_dir() else None
+
+
+def _print_output(execution: ExecutionView) -> None:
+    """Full stdout/stderr from the results dir; the ledger's 2 KiB head when there is none."""
+    path = _results_path(execution)
+    for name, head, out in (
+        ("stdout", execution.stdout, sys.stdout),
+        ("stderr", execution.stderr, sys.stderr),
+    ):
+        full = path / name if path else None
+        text = full.read_text(errors="replace") if full and full.exists() else head
+        out.write(text)
+        out.flush()
+
+
+class _OutputFollower:
+    """Streams the latest execution's stdout/stderr files as they grow."""
+
+    def __init__(self, ledger: Ledger, job_id: str, settings: AppSettings) -> None:
+        self.ledger, self.job_id, self.settings = ledger, job_id, settings
+        self.offsets: dict[Path, int] = {}
+
+    def show(self) -> None:
+        view = self.ledger.get(self.job_id)
+        execution = _latest(view)
+        if execution is None:
+            return
+        directory = execution_results_dir(self.settings, view.id, execution.id)
+        for name, out in (("stdout", sys.stdout), ("stderr", sys.stderr)):
+            path = directory / name
+            if not path.exists():
+                continue
+            offset = self.offsets.get(path, 0)
+            with path.open("rb") as fh:
+                fh.seek(offset)
+                chunk = fh.read()
+            self.offsets[path] = offset + len(chunk)
+            out.write(chunk.decode("utf-8", errors="replace"))
+            out.flush()
+
+
+def _logs(args: argparse.Namespace) -> int:
+    def action(ledger: Ledger) -> int:
+        view = ledger.get(args.ref)
+        if args.follow:
+            follower = _OutputFollower(ledger, view.id, AppSettings())
+            while not view.terminal:
+                follower.show()
+                time.sleep(POLL_SECONDS)
+                view = ledger.get(view.id)
+            follower.show()
+            return EXIT_OK
+        execution = _latest(view)
+        if execution is None:
+            return _fail(f"Job {view.short_id} has not run yet; it is {view.state}.", EXIT_BAD)
+        _print_output(execution)
+        return EXIT_OK
+
+    return guarded(action)
+
+
+def _get(args: argparse.Namespace) -> int:
+    return guarded(lambda ledger: _download(ledger.get(args.ref), args.output_dir))
+
+
+def _download(view: JobView, output_dir: Path | None) -> int:
+    done = [e for e in view.executions if e.published_result]
+    if not done:
+        return _fail(
+            f"Job {view.short_id} has no results to download ({view.state}); wait for it to "
+            "complete, or check `klippfisk job describe`.",
+            EXIT_BAD,
+        )
+    source = _results_path(done[-1])
+    if source is None:
+        where = (done[-1].published_result or {}).get("Params", {}).get("URL", "?")
+        return _fail(
+            f"The results of job {view.short_id} are not on this machine ({where}); fetch "
+            "them from where they were published.",
+            EXIT_BAD,
+        )
+    target = output_dir or Path(f"job-{view.short_id}")
+    if target.exists() and any(target.iterdir()):
+        return _fail(
+            f"{target} already exists and is not empty; remove it or pass --output-dir.",
+            EXIT_USAGE,
+        )
+    shutil.copytree(source, target, dirs_exist_ok=True)
+    print(f"Results for job {view.short_id} have been written to...\n{target}")
+    return EXIT_OK
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"klippfisk: {message}", file=sys.stderr)
+    return code

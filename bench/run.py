@@ -1,0 +1,160 @@
+"""Per-job overhead of the embedded executor, beside the floor of the same work done directly.
+
+    python3 -P bench/run.py [--jobs N]   (-P: bench/http.py must not shadow the stdlib)
+
+Measures, in a throw-away data directory:
+  * wasm hello: a direct wasmtime call (cached module, fresh store, WASI, output to a file)
+    against the executor running the same task (workspace, inputs, results, limits);
+  * host hello: a plain `subprocess.run(["/bin/sh", "-c", "echo hello"])` against the
+    executor's sandboxed host process;
+  * throughput: jobs per second through submit -> run -> Completed with the real ledger
+    (SQLite) and runner, for noop, wasm and host jobs.
+Numbers are medians of repeated runs; they depend on the machine, so they are printed, not
+asserted anywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import wasmtime
+
+from engine import Ledger
+from engine.executors.base import ExecutionRequest
+from engine.executors.local import LocalExecutor
+from engine.executors.registry import default_registry
+from engine.runner import Runner
+from engine.settings import LedgerSettings, Settings
+from spec import compile_job
+
+HELLO = Path(__file__).parents[1] / "tests" / "data" / "wasm" / "hello.wasm"
+
+
+class _Hooks:
+    def started(self, node: str, notes: list[str]) -> None:
+        pass
+
+
+def median_ms(action: Callable[[int], object], repeat: int) -> float:
+    action(-1)  # warm-up: compile caches, page cache, imports
+    times = []
+    for i in range(repeat):
+        start = time.perf_counter()
+        action(i)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
+
+
+def wasm_task() -> dict:
+    url = "data:application/wasm;base64," + base64.b64encode(HELLO.read_bytes()).decode()
+    return {
+        "Name": "main",
+        "Engine": {"Type": "wasm", "Params": {"EntryModule": "/hello.wasm"}},
+        "InputSources": [
+            {"Source": {"Type": "inline", "Params": {"URL": url}}, "Target": "/hello.wasm"}
+        ],
+    }
+
+
+def host_task() -> dict:
+    return {
+        "Name": "main",
+        "Engine": {
+            "Type": "docker",
+            "Params": {
+                "Image": "ubuntu",
+                "Entrypoint": ["/bin/sh", "-c"],
+                "Parameters": ["echo hello"],
+            },
+        },
+    }
+
+
+def direct_wasm(scratch: Path) -> Callable[[int], object]:
+    config = wasmtime.Config()
+    config.epoch_interruption = True
+    engine = wasmtime.Engine(config)
+    module = wasmtime.Module(engine, HELLO.read_bytes())
+
+    def run(i: int) -> None:
+        store = wasmtime.Store(engine)
+        store.set_epoch_deadline(1)
+        wasi = wasmtime.WasiConfig()
+        wasi.argv = ["hello.wasm"]
+        wasi.stdout_file = str(scratch / "direct-stdout")
+        store.set_wasi(wasi)
+        linker = wasmtime.Linker(engine)
+        linker.define_wasi()
+        linker.instantiate(store, module).exports(store)["_start"](store)
+
+    return run
+
+
+def via_executor(settings: Settings, task: dict) -> Callable[[int], object]:
+    executor = LocalExecutor(settings)
+
+    def run(i: int) -> None:
+        results = settings.data_dir / "results" / "j-bench" / f"e-{i}-{time.monotonic_ns()}"
+        request = ExecutionRequest("j-bench", "e-bench", {"Tasks": [task]}, task, "", results)
+        outcome = executor.run(request, _Hooks(), threading.Event())
+        assert outcome.exit_code == 0, outcome
+
+    return run
+
+
+def throughput(settings: Settings, task: dict, jobs: int) -> float:
+    ledger = Ledger.open(settings)
+    runner = Runner(ledger, default_registry(settings), settings)
+    compiled = compile_job({"Type": "batch", "Count": 1, "Tasks": [task]})
+    runner.run_job(ledger.submit(compiled).job_id)  # warm-up
+    start = time.perf_counter()
+    for _ in range(jobs):
+        view = runner.run_job(ledger.submit(compiled).job_id)
+        assert str(view.state) == "Completed", view.state
+    elapsed = time.perf_counter() - start
+    ledger.close()
+    return jobs / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=40, help="jobs per throughput run")
+    parser.add_argument("--repeat", type=int, default=30, help="runs per overhead median")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="klippfisk-bench-") as tmp:
+        data = Path(tmp)
+        settings = Settings(data_dir=data, ledger=LedgerSettings(path=data / "ledger.db"))
+        print(f"{'case':<34}{'floor ms':>10}{'klippfisk ms':>14}{'overhead ms':>13}")
+        pairs = [
+            ("wasm hello (cached module)", direct_wasm(data), via_executor(settings, wasm_task())),
+            (
+                "host hello (sh -c echo)",
+                lambda i: subprocess.run(["/bin/sh", "-c", "echo hello"], capture_output=True),
+                via_executor(settings, host_task()),
+            ),
+        ]
+        for name, floor, ours in pairs:
+            floor_ms = median_ms(floor, args.repeat)
+            ours_ms = median_ms(ours, args.repeat)
+            print(f"{name:<34}{floor_ms:>10.2f}{ours_ms:>14.2f}{ours_ms - floor_ms:>13.2f}")
+        print()
+        print(f"{'throughput (submit -> Completed)':<34}{'jobs/s':>10}")
+        noop = {"Name": "main", "Engine": {"Type": "noop"}}
+        for name, task in (
+            ("noop", noop),
+            ("wasm hello", wasm_task()),
+            ("host hello", host_task()),
+        ):
+            print(f"{name:<34}{throughput(settings, task, args.jobs):>10.1f}")
+
+
+if __name__ == "__main__":
+    main()

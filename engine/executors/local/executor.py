@@ -1,0 +1,74 @@
+"""The embedded executor: runs tasks on this machine with no server and no account.
+
+One executor, several engines: `wasm` in wasmtime, `docker` as a sandboxed host process
+(python images in python.wasm when it is installed), `noop`. Everything an engine needs on
+disk is prepared by `Workspace`; anything that goes wrong before or around the task becomes
+a failed outcome with a sentence, never an exception for the runner to interpret.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from engine.executors.base import ExecutionHooks, ExecutionOutcome, ExecutionRequest, ExecutorError
+from engine.executors.local.host import HostProcessEngine
+from engine.executors.local.noop import NoopEngine
+from engine.executors.local.python_wasm import PythonWasmEngine, find_python_wasm
+from engine.executors.local.wasm import WasmEngine
+from engine.executors.local.wasm_cache import ModuleCache
+from engine.executors.local.workspace import Workspace
+from engine.settings import Settings
+
+__all__ = ["LocalExecutor"]
+
+log = logging.getLogger(__name__)
+
+
+class LocalExecutor:
+    """Runs wasm, docker and noop tasks locally (see the module docstring)."""
+
+    name = "local"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        cache = ModuleCache(settings.executor.cache_dir or settings.data_dir / "cache" / "wasm")
+        self.wasm = WasmEngine(cache, settings.executor)
+        self.host = HostProcessEngine()
+        python = find_python_wasm(settings.executor)
+        self.python = python and PythonWasmEngine(python, cache, settings.executor)
+        self.noop = NoopEngine()
+
+    def supports(self, engine_type: str) -> bool:
+        return engine_type.lower() in ("wasm", "docker", "noop")
+
+    def run(
+        self, request: ExecutionRequest, hooks: ExecutionHooks, cancel: threading.Event
+    ) -> ExecutionOutcome:
+        engine_type = str((request.task.get("Engine") or {}).get("Type", ""))
+        if not self.supports(engine_type):
+            return ExecutionOutcome(error=f"the local executor does not support {engine_type}")
+        if cancel.is_set():
+            return ExecutionOutcome(cancelled=True, error="stopped before it started")
+        try:
+            with Workspace.open(request, self.settings) as workspace:
+                return self._engine(engine_type.lower(), workspace).run(workspace, hooks, cancel)
+        except ExecutorError as exc:
+            return ExecutionOutcome(error=str(exc))
+        except OSError as exc:
+            log.exception("execution %s failed on a host error", request.execution_id)
+            return ExecutionOutcome(
+                error=f"the local executor hit a host error ({exc}); check disk space and "
+                "permissions of the data directory"
+            )
+
+    def _engine(
+        self, engine_type: str, workspace: Workspace
+    ) -> WasmEngine | HostProcessEngine | PythonWasmEngine | NoopEngine:
+        if engine_type == "wasm":
+            return self.wasm
+        if engine_type == "noop":
+            return self.noop
+        if self.python and PythonWasmEngine.accepts(workspace.engine_params):
+            return self.python
+        return self.host

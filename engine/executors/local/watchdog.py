@@ -1,0 +1,116 @@
+"""Cutting a run short: on its deadline or when the runner asks, whichever comes first.
+
+Both the wasm engine (a blocking call into wasmtime) and the host-process engine need
+someone else to watch the clock and the cancel flag and then pull the plug; the plug
+(`kill`) is supplied by the engine. One watcher thread per process serves every running
+execution: starting and joining a thread per run would cost more than a small job itself.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from types import TracebackType
+
+__all__ = ["Watchdog"]
+
+# How often running executions' cancel flags are looked at; bounds the delay of a stop.
+TICK_SECONDS = 0.05
+
+
+class Watchdog:
+    """Calls `kill` once, when `timeout_seconds` pass or `cancel` is set; use as a context."""
+
+    def __init__(
+        self, timeout_seconds: float, cancel: threading.Event, kill: Callable[[], None]
+    ) -> None:
+        self.timeout_seconds = timeout_seconds
+        self.cancel = cancel
+        self.kill = kill
+        self.timed_out = False
+        self.cancelled = False
+        self.deadline = 0.0
+        self.done = False
+        self.lock = threading.Lock()
+
+    def __enter__(self) -> Watchdog:
+        self.deadline = time.monotonic() + self.timeout_seconds
+        _watcher().add(self)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        with self.lock:  # after this, kill() can no longer hit whatever reuses the pid
+            self.done = True
+        _watcher().remove(self)
+
+    @property
+    def fired(self) -> bool:
+        return self.timed_out or self.cancelled
+
+    def check(self, now: float) -> bool:
+        """Fire if due; True when this watchdog needs no more looking after.
+
+        Under the lock, so a run that has just ended is never reported as cut short.
+        """
+        with self.lock:
+            if self.done:
+                return True
+            if self.cancel.is_set():
+                self.cancelled = True
+            elif now >= self.deadline:
+                self.timed_out = True
+            else:
+                return False
+            self.kill()
+            return True
+
+
+class _Watcher:
+    """The one thread that checks every active Watchdog each tick."""
+
+    def __init__(self) -> None:
+        self.active: set[Watchdog] = set()
+        self.changed = threading.Condition()
+        self.thread = threading.Thread(target=self._loop, name="klippfisk-watchdog", daemon=True)
+        self.thread.start()
+
+    def add(self, dog: Watchdog) -> None:
+        with self.changed:
+            self.active.add(dog)
+            self.changed.notify()
+
+    def remove(self, dog: Watchdog) -> None:
+        with self.changed:
+            self.active.discard(dog)
+
+    def _loop(self) -> None:
+        while True:
+            with self.changed:
+                while not self.active:
+                    self.changed.wait()
+                dogs = list(self.active)
+                soonest = min(d.deadline for d in dogs)
+                self.changed.wait(max(0.0, min(TICK_SECONDS, soonest - time.monotonic())))
+            now = time.monotonic()
+            for dog in dogs:
+                if dog.check(now):
+                    self.remove(dog)
+
+
+_instance: _Watcher | None = None
+_instance_lock = threading.Lock()
+
+
+def _watcher() -> _Watcher:
+    """The process's watcher, started on first use (never at import)."""
+    global _instance
+    with _instance_lock:
+        if _instance is None:
+            _instance = _Watcher()
+        return _instance

@@ -1,0 +1,174 @@
+"""Where an execution's results live and how they are summarised for the ledger.
+
+Every execution gets its own directory, `<results_dir>/<job>/<execution>/`, laid out as
+Bacalhau's `local` publisher lays it out: `stdout`, `stderr`, `exitCode`, and one directory
+per ResultPath named after it. The ledger only keeps the first `RUN_OUTPUT_LIMIT` bytes of
+each stream (Bacalhau's RunOutput rule), so the full text is always on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.executors.base import RUN_OUTPUT_LIMIT, ExecutionOutcome, ExecutorError
+from engine.settings import Settings
+
+__all__ = [
+    "ResultCache",
+    "ResultsDir",
+    "execution_results_dir",
+    "result_cache",
+    "results_root",
+    "summarise",
+]
+
+
+def results_root(settings: Settings) -> Path:
+    """The directory holding every job's results (a setting, else under the data dir)."""
+    return settings.executor.results_dir or settings.data_dir / "results"
+
+
+def result_cache(settings: Settings) -> ResultCache:
+    """The opt-in result cache, kept beside the results it points at."""
+    return ResultCache(results_root(settings) / "cache")
+
+
+def execution_results_dir(settings: Settings, job_id: str, execution_id: str) -> Path:
+    """`<results_root>/<job>/<execution>/`; ids are ours (j-/e- uuids), so safe as names."""
+    return results_root(settings) / job_id / execution_id
+
+
+@dataclass(frozen=True)
+class ResultsDir:
+    """One execution's results directory and the files in it."""
+
+    path: Path
+
+    @property
+    def stdout(self) -> Path:
+        return self.path / "stdout"
+
+    @property
+    def stderr(self) -> Path:
+        return self.path / "stderr"
+
+    @property
+    def exit_code(self) -> Path:
+        return self.path / "exitCode"
+
+    def prepare(self, result_names: list[str]) -> dict[str, Path]:
+        """Create the directory and one writable dir per result path (streams come later)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        dirs = {}
+        for name in result_names:
+            if not name or name in (".", "..") or "/" in name or "\\" in name:
+                raise ExecutorError(
+                    f"Result path name {name!r} cannot be a directory name; use a plain name "
+                    "such as outputs."
+                )
+            target = self.path / name
+            target.mkdir(parents=True, exist_ok=True)
+            dirs[name] = target
+        return dirs
+
+    def write_exit_code(self, code: int) -> None:
+        """Record how the run ended; a run that printed nothing still gets its stream files."""
+        for stream in (self.stdout, self.stderr):
+            if not stream.exists():
+                stream.touch()
+        self.exit_code.write_text(f"{code}\n", encoding="ascii")
+
+    def head(self, stream: Path) -> tuple[str, bool]:
+        """The first RUN_OUTPUT_LIMIT bytes of a stream as text, and whether there was more."""
+        if not stream.exists():
+            return "", False
+        with stream.open("rb") as fh:
+            data = fh.read(RUN_OUTPUT_LIMIT + 1)
+        truncated = len(data) > RUN_OUTPUT_LIMIT
+        return data[:RUN_OUTPUT_LIMIT].decode("utf-8", errors="replace"), truncated
+
+    def published(self) -> dict[str, Any]:
+        """The `local` publisher's result: a URL to this directory."""
+        return {"Type": "local", "Params": {"URL": self.path.resolve().as_uri()}}
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def summarise(
+    results: ResultsDir,
+    *,
+    exit_code: int | None = None,
+    error: str | None = None,
+    timed_out: bool = False,
+    cancelled: bool = False,
+    notes: list[str] | None = None,
+) -> ExecutionOutcome:
+    """The outcome of a run: exit code (also written as `exitCode`) or error, both stream heads.
+
+    Runs cut short keep what they printed so far; it is often the clue to why.
+    """
+    if exit_code is not None:
+        results.write_exit_code(exit_code)
+    stdout, stdout_truncated = results.head(results.stdout)
+    stderr, stderr_truncated = results.head(results.stderr)
+    return ExecutionOutcome(
+        exit_code=exit_code,
+        stdout=stdout,
+        stderr=stderr,
+        stdout_truncated=stdout_truncated,
+        stderr_truncated=stderr_truncated,
+        error=error,
+        timed_out=timed_out,
+        cancelled=cancelled,
+        published_result=results.published() if error is None else None,
+        notes=list(notes or []),
+    )
+
+
+class ResultCache:
+    """Results of completed tasks by `task_cid`, to skip re-running the very same task.
+
+    Opt-in (`job run --cache`), never the default: a task_cid says what ran, not that running
+    it again would give the same answer (clocks, randomness, the network). Only executions
+    that exited 0 are kept, and an entry whose results directory is gone is ignored.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _entry(self, task_cid: str) -> Path:
+        return self.root / f"{task_cid}.json"
+
+    def get(self, task_cid: str) -> dict[str, Any] | None:
+        """The recorded outcome for `task_cid`, or None."""
+        try:
+            entry = json.loads(self._entry(task_cid).read_text())
+        except (OSError, ValueError):
+            return None
+        url = str(entry.get("published_result", {}).get("Params", {}).get("URL", ""))
+        if not url.startswith("file://") or not Path(url[len("file://") :]).is_dir():
+            return None
+        return entry
+
+    def put(self, task_cid: str, execution_id: str, outcome: ExecutionOutcome) -> None:
+        """Remember a completed execution (exit code 0 only)."""
+        if outcome.exit_code != 0 or outcome.error is not None or not outcome.published_result:
+            return
+        entry = {
+            "execution_id": execution_id,
+            "exit_code": outcome.exit_code,
+            "stdout": outcome.stdout,
+            "stderr": outcome.stderr,
+            "stdout_truncated": outcome.stdout_truncated,
+            "stderr_truncated": outcome.stderr_truncated,
+            "published_result": outcome.published_result,
+        }
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self._entry(task_cid).with_suffix(".tmp")
+        tmp.write_text(json.dumps(entry))
+        tmp.replace(self._entry(task_cid))

@@ -1,0 +1,420 @@
+"""The runner: takes waiting jobs from the ledger, runs them, records what happened.
+
+It is the only writer of execution events. A job is claimed by queueing it (the ledger only
+queues a Pending job once, so two runners never take the same job), then each partition
+gets an execution: created, handed to the executor for its engine, started when the
+executor says so, and ended as Completed (any exit code), Failed (with the executor's
+sentence), TimedOut (the ledger cancels the execution and fails the job) or cancelled by a
+stop. While an execution runs, the runner watches the ledger so that a stop requested from
+anywhere (CLI, HTTP, bot; this process or another) kills it.
+
+Crash safety: every execution is tagged with the runner that owns it (host, pid and the
+pid's start time). A runner starting up fails the executions whose owner is gone, saying so
+in the history; it never re-runs them, so nothing runs twice silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+from engine.executors.base import ExecutionOutcome, ExecutionRequest
+from engine.executors.local.limits import TaskLimits
+from engine.executors.registry import ExecutorRegistry, UnsupportedEngine
+from engine.job import ExecutionState, IllegalTransition, JobState, LedgerError
+from engine.ledger import JobView, Ledger
+from engine.results import execution_results_dir, result_cache
+from engine.settings import Settings
+
+__all__ = ["Runner", "RunnerError", "runner_identity"]
+
+log = logging.getLogger(__name__)
+
+OWNER_NOTE = "runner "
+ACTIVE = (ExecutionState.NEW, ExecutionState.RUNNING)
+QUEUE_SCAN = 50  # waiting jobs a worker looks at per poll (for claims and queue timeouts)
+
+
+class RunnerError(LedgerError):
+    """A job cannot be run as asked (e.g. it is not waiting to run)."""
+
+
+def _start_ticks(pid: int) -> str | None:
+    """The pid's start time in clock ticks (from /proc), or None if no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def runner_identity() -> str:
+    """`local/<host>/<pid>-<start>`: names this process uniquely, even across pid reuse."""
+    pid = os.getpid()
+    return f"local/{socket.gethostname()}/{pid}-{_start_ticks(pid)}"
+
+
+def _owner_alive(owner: str) -> bool | None:
+    """Whether the runner `owner` still runs; None when it is not of this host (unknowable)."""
+    parts = owner.split("/")
+    if len(parts) != 3 or parts[0] != "local" or parts[1] != socket.gethostname():
+        return None
+    pid, _, start = parts[2].partition("-")
+    return pid.isdigit() and _start_ticks(int(pid)) == start
+
+
+class _Hooks:
+    """What an executor calls while it works, turned into ledger events."""
+
+    def __init__(self, ledger: Ledger, job_id: str, execution_id: str, owner: str) -> None:
+        self.ledger, self.job_id, self.execution_id, self.owner = (
+            ledger,
+            job_id,
+            execution_id,
+            owner,
+        )
+        self.started_once = False
+
+    def started(self, node: str, notes: list[str]) -> None:
+        if self.started_once:
+            return
+        self.started_once = True
+        try:
+            self.ledger.start_execution(
+                self.job_id,
+                self.execution_id,
+                notes=[*notes, OWNER_NOTE + self.owner],
+                node="",
+            )
+        except IllegalTransition:  # stopped meanwhile: the stop watcher will cancel the run
+            log.info("job %s changed before execution %s started", self.job_id, self.execution_id)
+
+
+class Runner:
+    """Runs jobs from a ledger through a registry of executors."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        executors: ExecutorRegistry,
+        settings: Settings | None = None,
+        *,
+        use_cache: bool = False,
+    ) -> None:
+        self.ledger = ledger
+        self.executors = executors
+        self.settings = settings or Settings()
+        self.identity = runner_identity()
+        self.cache = result_cache(self.settings) if use_cache else None
+
+    # --- one job, in-process ---------------------------------------------------------------
+
+    def run_job(self, ref: str, cancel: threading.Event | None = None) -> JobView:
+        """Claim the job and run it to an end state; returns the job as it ends."""
+        view = self.ledger.get(ref)
+        if view.state is not JobState.PENDING:
+            raise RunnerError(
+                f"Job {view.short_id} is {view.state}, not waiting to run; submit it again "
+                "(with force) to run it once more."
+            )
+        self.ledger.queue(view.id, reason="Queued for the local runner", actor=self.identity)
+        return self._run_claimed(view.id, cancel or threading.Event())
+
+    def _run_claimed(self, job_id: str, cancel: threading.Event) -> JobView:
+        """One execution per partition (Count, at least 1), never more: no silent re-runs."""
+        view = self.ledger.get(job_id)
+        count = view.job.get("Count")
+        for _ in range(count if isinstance(count, int) and count > 0 else 1):
+            if view.terminal or cancel.is_set():
+                break
+            self._run_execution(view, cancel)
+            view = self.ledger.get(job_id)
+        return view
+
+    def _run_execution(self, view: JobView, cancel: threading.Event) -> None:
+        task = (view.job.get("Tasks") or [{}])[0]
+        engine_type = str((task.get("Engine") or {}).get("Type", ""))
+        try:
+            executor = self.executors.for_engine(engine_type)
+        except UnsupportedEngine as exc:
+            execution_id = self._create(view.id, "none")
+            self._fail(view.id, execution_id, str(exc))
+            return
+        execution_id = self._create(view.id, executor.name)
+        task_cid = view.task_cids.get(str(task.get("Name", "")), "")
+        if self.cache is not None and self._reuse(view.id, execution_id, task_cid):
+            return
+        request = ExecutionRequest(
+            job_id=view.id,
+            execution_id=execution_id,
+            job=view.job,
+            task=task,
+            task_cid=task_cid,
+            results_dir=execution_results_dir(self.settings, view.id, execution_id),
+        )
+        hooks = _Hooks(self.ledger, view.id, execution_id, self.identity)
+        run_cancel = threading.Event()
+        watcher = _StopWatcher(
+            self.ledger, view.id, run_cancel, cancel, self.settings.executor.poll_seconds
+        )
+        watcher.start()
+        try:
+            outcome = executor.run(request, hooks, run_cancel)
+        except Exception as exc:  # an executor bug must not leave the job Running forever
+            log.exception("executor %s raised on %s", executor.name, execution_id)
+            outcome = ExecutionOutcome(error=f"the {executor.name} executor failed: {exc}")
+        finally:
+            watcher.finish()
+        self._record(view.id, execution_id, task, outcome, hooks, cancel)
+        if self.cache is not None and task_cid:
+            self.cache.put(task_cid, execution_id, outcome)
+
+    def _reuse(self, job_id: str, execution_id: str, task_cid: str) -> bool:
+        """Complete the execution from the result cache, if it holds this task's results."""
+        entry = self.cache.get(task_cid) if self.cache is not None and task_cid else None
+        if entry is None:
+            return False
+        note = (
+            f"result cache hit: reused the results of execution {entry['execution_id']} "
+            f"(task {task_cid}); not run again"
+        )
+        _Hooks(self.ledger, job_id, execution_id, self.identity).started("local", [note])
+        self.ledger.complete_execution(
+            job_id,
+            execution_id,
+            exit_code=entry["exit_code"],
+            stdout=entry["stdout"],
+            stderr=entry["stderr"],
+            stdout_truncated=entry["stdout_truncated"],
+            stderr_truncated=entry["stderr_truncated"],
+            published_result=entry["published_result"],
+            actor=self.identity,
+        )
+        return True
+
+    def _create(self, job_id: str, executor: str) -> str:
+        return self.ledger.create_execution(
+            job_id, executor=executor, node=self.identity, actor=self.identity
+        )
+
+    def _record(
+        self,
+        job_id: str,
+        execution_id: str,
+        task: dict,
+        outcome: ExecutionOutcome,
+        hooks: _Hooks,
+        shutdown: threading.Event,
+    ) -> None:
+        """Turn an outcome into events; a stop recorded meanwhile wins over the outcome."""
+        try:
+            if outcome.cancelled:
+                if self.ledger.get(job_id).state is not JobState.STOPPED:
+                    self._fail(job_id, execution_id, _shutdown_message(shutdown))
+            elif outcome.timed_out:
+                limit = TaskLimits.of(task, self.settings.executor).timeout_seconds
+                self.ledger.time_out(
+                    job_id, kind="execution", limit_seconds=limit, actor=self.identity
+                )
+            elif outcome.error is not None or outcome.exit_code is None:
+                self._fail(job_id, execution_id, outcome.error or "the executor gave no result")
+            else:
+                if not hooks.started_once:
+                    hooks.started("local", outcome.notes)
+                self.ledger.complete_execution(
+                    job_id,
+                    execution_id,
+                    exit_code=outcome.exit_code,
+                    stdout=outcome.stdout,
+                    stderr=outcome.stderr,
+                    stdout_truncated=outcome.stdout_truncated,
+                    stderr_truncated=outcome.stderr_truncated,
+                    published_result=outcome.published_result,
+                    actor=self.identity,
+                )
+        except IllegalTransition as exc:
+            log.info("outcome of %s not recorded, the job moved on: %s", execution_id, exc)
+
+    def _fail(self, job_id: str, execution_id: str, error: str) -> None:
+        self.ledger.fail_execution(
+            job_id, execution_id, error=error, retryable=False, actor=self.identity
+        )
+
+    # --- crash recovery --------------------------------------------------------------------
+
+    def recover(self) -> list[str]:
+        """Fail what dead runners left behind; returns the failed execution ids.
+
+        Two cases: executions a runner created or started and never finished, and jobs a
+        runner queued (claimed) but died before giving an execution. Neither is re-run, so
+        nothing can run twice; the error says what happened and how to run it again.
+        """
+        failed = []
+        for view in [*self.ledger.running(), *self.ledger.pending()]:
+            for execution in view.executions:
+                if execution.state not in ACTIVE:
+                    continue
+                owner = _owner_of(execution.node, execution.notes)
+                if _owner_alive(owner) is False:
+                    failed += self._fail_orphan(
+                        view.id,
+                        execution.id,
+                        f"the runner that owned this execution ({owner}) stopped without "
+                        "finishing it (it crashed or was killed); it was not run again, so it "
+                        "cannot have run twice.",
+                    )
+            owner = self._claimed_by(view)
+            if owner and _owner_alive(owner) is False:
+                failed += self._fail_orphan(
+                    view.id,
+                    None,
+                    f"the runner that queued this job ({owner}) stopped before running it; "
+                    "it never ran.",
+                )
+        return failed
+
+    def _claimed_by(self, view: JobView) -> str:
+        """Who queued a Queued job that has no execution under way ("" if not that case)."""
+        if view.state is not JobState.QUEUED or any(e.state in ACTIVE for e in view.executions):
+            return ""
+        queued = [
+            entry["Event"]["Details"]
+            for entry in self.ledger.history(view.id)
+            if entry["Event"]["Details"].get("Type") == "Queued"
+        ]
+        return str(queued[-1].get("Actor", "")) if queued else ""
+
+    def _fail_orphan(self, job_id: str, execution_id: str | None, what: str) -> list[str]:
+        try:
+            execution_id = execution_id or self._create(job_id, "none")
+            self._fail(
+                job_id,
+                execution_id,
+                f"{what} Submit the job again (with force) to run it once more.",
+            )
+        except IllegalTransition:  # another runner recovered it first
+            return []
+        return [execution_id]
+
+    # --- the worker loop -------------------------------------------------------------------
+
+    def serve(self, stop: threading.Event, concurrency: int | None = None) -> None:
+        """Run Pending jobs until `stop` is set, at most `concurrency` at a time.
+
+        On stop, running executions are cut short and failed with a sentence saying the
+        runner shut down; they are not left Running for the next start to clean up.
+        """
+        limit = concurrency or self.settings.executor.concurrency
+        self.recover()
+        active: set[Future[JobView]] = set()
+        wake = threading.Event()
+        with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="klippfisk-run") as pool:
+            while not stop.is_set():
+                active = {f for f in active if not f.done()}
+                for job_id in self._claim(limit - len(active)):
+                    future = pool.submit(self._run_claimed, job_id, stop)
+                    future.add_done_callback(lambda _f: wake.set())
+                    active.add(future)
+                wake.wait(self.settings.executor.poll_seconds)
+                wake.clear()
+
+    def start(self) -> None:
+        """Run `serve` on a background thread (for `klippfisk serve` and the bot)."""
+        self._shutdown = threading.Event()
+        self._worker = threading.Thread(
+            target=self.serve, args=(self._shutdown,), name="klippfisk-runner", daemon=True
+        )
+        self._worker.start()
+
+    def stop(self) -> None:
+        """Stop the background worker; running executions are cut short and failed."""
+        self._shutdown.set()
+        self._worker.join()
+
+    def _claim(self, slots: int) -> list[str]:
+        """Queue up to `slots` Pending jobs for this runner (another runner may win a race),
+        and time out those that waited longer than their QueueTimeout, even when no slot
+        is free: that is when waiting happens."""
+        claimed: list[str] = []
+        now = datetime.now(UTC)
+        for view in self.ledger.pending(limit=max(slots * 4, QUEUE_SCAN)):
+            if view.state is not JobState.PENDING:
+                continue
+            limit = _queue_timeout(view)
+            try:
+                if limit and (now - view.created_at).total_seconds() > limit:
+                    self.ledger.time_out(
+                        view.id, kind="queue", limit_seconds=limit, actor=self.identity
+                    )
+                elif len(claimed) < slots:
+                    self.ledger.queue(view.id, reason="Queued for a worker", actor=self.identity)
+                    claimed.append(view.id)
+            except LedgerError:
+                continue
+        return claimed
+
+
+def _queue_timeout(view: JobView) -> float:
+    """The job's QueueTimeout in seconds (0: none), from its first task as Bacalhau reads it."""
+    task = (view.job.get("Tasks") or [{}])[0]
+    value = (task.get("Timeouts") or {}).get("QueueTimeout") or 0
+    return float(value) if isinstance(value, int | float) else 0.0
+
+
+def _owner_of(node: str, notes: list[str]) -> str:
+    for note in notes:
+        if note.startswith(OWNER_NOTE):
+            return note[len(OWNER_NOTE) :]
+    return node
+
+
+def _shutdown_message(shutdown: threading.Event) -> str:
+    if shutdown.is_set():
+        return (
+            "the runner shut down while this execution was running, so it was stopped; "
+            "submit the job again (with force) to run it once more"
+        )
+    return "the execution was cancelled"
+
+
+class _StopWatcher(threading.Thread):
+    """Sets `cancel` when the job is stopped or failed in the ledger, or the runner shuts down.
+
+    It polls (the stop may come from another process) and is joined when the execution
+    ends, so it never outlives the ledger it reads.
+    """
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        job_id: str,
+        cancel: threading.Event,
+        shutdown: threading.Event,
+        poll_seconds: float,
+    ) -> None:
+        super().__init__(name="klippfisk-stop-watch", daemon=True)
+        self.ledger, self.job_id, self.cancel, self.shutdown = ledger, job_id, cancel, shutdown
+        self.poll_seconds = poll_seconds
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(self.poll_seconds):
+            if self.shutdown.is_set() or self._ended_elsewhere():
+                self.cancel.set()
+                return
+
+    def _ended_elsewhere(self) -> bool:
+        try:
+            state = self.ledger.get(self.job_id).state
+        except LedgerError:
+            return False
+        return state in (JobState.STOPPED, JobState.FAILED)
+
+    def finish(self) -> None:
+        self.done.set()
+        self.join()

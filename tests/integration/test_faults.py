@@ -1,0 +1,211 @@
+"""Faults, end to end through the runner and the real ledger.
+
+Each test makes a job misbehave (or kills the runner itself) and checks what the user then
+sees in the ledger: the job's end state, the execution's end state and error, and the
+history entries that explain it.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import wasmtime
+
+from engine import ExecutionState, JobState, Ledger
+from engine.executors.registry import default_registry
+from engine.runner import Runner, runner_identity
+from engine.settings import Settings
+from spec import compile_document
+
+TRAP = wasmtime.wat2wasm('(module (func (export "_start") unreachable))')
+
+SHELL_JOB = (Path(__file__).parents[1] / "data" / "jobs" / "shell-job.yaml").read_text()
+
+WASM_JOB = """
+Type: batch
+Count: 1
+Tasks:
+  - Name: main
+    Engine:
+      Type: wasm
+      Params:
+        EntryModule: /m.wasm
+    InputSources:
+      - Target: /m.wasm
+        Source:
+          Type: inline
+          Params:
+            URL: data:application/wasm;base64,{module}
+"""
+
+
+@pytest.fixture
+def ledger(isolated_data_dir: Path) -> Iterator[Ledger]:
+    opened = Ledger.open(Settings())
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def runner(ledger: Ledger) -> Runner:
+    settings = Settings()
+    return Runner(ledger, default_registry(settings), settings)
+
+
+def docker_job(ledger: Ledger, script: str, timeout: int = 60, memory: str = "256Mi") -> str:
+    text = SHELL_JOB.format(
+        name=f"job-{uuid.uuid4()}",
+        count=1,
+        shell="bash",
+        script=script,
+        memory=memory,
+        timeout=timeout,
+    )
+    return ledger.submit(compile_document(text)).job_id
+
+
+def timeout_events(ledger: Ledger, job_id: str) -> list[dict]:
+    events = [entry["Event"] for entry in ledger.history(job_id)]
+    return [event for event in events if event["Topic"] == "Exec Timeout"]
+
+
+def alive(marker: str) -> bool:
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if marker.encode() in cmdline.read_bytes():
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def test_a_job_over_its_timeout_is_killed_timed_out_and_failed(ledger, runner):
+    marker = f"marker-{uuid.uuid4()}"
+    job_id = docker_job(ledger, f"sleep 60 # {marker}", timeout=1)
+
+    view = runner.run_job(job_id)
+
+    assert view.state is JobState.FAILED
+    assert view.executions[0].state is ExecutionState.CANCELLED
+    [timeout] = timeout_events(ledger, job_id)
+    assert "Execution timeout: exceeded 1 seconds" in timeout["Message"]
+    assert not alive(marker)
+
+
+def test_stop_while_running_cancels_the_execution_and_kills_it(ledger, runner):
+    marker = f"marker-{uuid.uuid4()}"
+    job_id = docker_job(ledger, f"sleep 60 # {marker}")
+    result = []
+    worker = threading.Thread(target=lambda: result.append(runner.run_job(job_id)))
+    worker.start()
+    ledger.wait(job_id, states=[JobState.RUNNING], timeout=30)
+
+    ledger.stop(job_id, reason="changed my mind", actor="alice")
+    worker.join(timeout=30)
+
+    assert not worker.is_alive()
+    [view] = result
+    assert view.state is JobState.STOPPED
+    assert view.executions[0].state is ExecutionState.CANCELLED
+    assert not alive(marker)
+
+
+def test_a_trapping_module_fails_the_job_with_the_trap(ledger, runner):
+    text = WASM_JOB.format(module=base64.b64encode(TRAP).decode())
+    job_id = ledger.submit(compile_document(text)).job_id
+
+    view = runner.run_job(job_id)
+
+    assert view.state is JobState.FAILED
+    assert "unreachable" in view.executions[0].error
+
+
+def test_hitting_the_memory_limit_ends_the_task_with_an_error_exit(ledger, runner):
+    job_id = docker_job(ledger, "python3 -c 'bytearray(1 << 30)'", memory="128Mi")
+
+    view = runner.run_job(job_id)
+
+    assert view.executions[0].exit_code == 1
+    assert "MemoryError" in view.executions[0].stderr
+
+
+def test_a_fork_bomb_is_contained_until_the_deadline(ledger, runner):
+    marker = f"marker-{uuid.uuid4()}"
+    job_id = docker_job(ledger, f"b() {{ b | b & }}; b; sleep 60 # {marker}", timeout=2)
+
+    view = runner.run_job(job_id)
+
+    assert view.state is JobState.FAILED
+    assert len(timeout_events(ledger, job_id)) == 1
+    assert not alive(marker)
+
+
+RUN_IN_CHILD = """
+import sys
+from engine import Ledger
+from engine.executors.registry import default_registry
+from engine.runner import Runner
+from engine.settings import Settings
+settings = Settings()
+ledger = Ledger.open(settings)
+Runner(ledger, default_registry(settings), settings).run_job(sys.argv[1])
+"""
+
+
+def test_a_killed_runner_leaves_nothing_running_and_its_successor_fails_the_job(ledger):
+    marker = f"marker-{uuid.uuid4()}"
+    job_id = docker_job(ledger, f"sleep 60 # {marker}")
+    child = subprocess.Popen([sys.executable, "-c", RUN_IN_CHILD, job_id], env=os.environ)
+    try:
+        ledger.wait(job_id, states=[JobState.RUNNING], timeout=60)
+        assert alive(marker)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    deadline = time.monotonic() + 5
+    while alive(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(marker), "the task must die with its runner"
+
+    settings = Settings()
+    failed = Runner(ledger, default_registry(settings), settings).recover()
+
+    view = ledger.get(job_id)
+    assert failed == [view.executions[0].id]
+    assert view.state is JobState.FAILED
+    assert "stopped without finishing it" in view.executions[0].error
+    assert "it was not run again" in view.executions[0].error
+    created = [e for e in ledger.history(job_id) if e["Event"]["Topic"] == "Scheduling"]
+    assert len(created) == 1
+
+
+def test_recovery_leaves_executions_of_live_runners_alone(ledger, runner):
+    job_id = docker_job(ledger, "true")
+    ledger.queue(job_id)
+    execution_id = ledger.create_execution(job_id, node=runner_identity())
+    ledger.start_execution(job_id, execution_id)
+
+    assert runner.recover() == []
+    assert ledger.get(job_id).state is JobState.RUNNING
+
+
+def test_a_job_claimed_by_a_dead_runner_is_failed_saying_it_never_ran(ledger, runner):
+    job_id = docker_job(ledger, "true")
+    ledger.queue(job_id, actor="local/" + runner_identity().split("/")[1] + "/999999999-1")
+
+    [execution_id] = runner.recover()
+
+    view = ledger.get(job_id)
+    assert view.state is JobState.FAILED
+    assert view.executions[0].id == execution_id
+    assert "stopped before running it; it never ran" in view.executions[0].error

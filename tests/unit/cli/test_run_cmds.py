@@ -1,0 +1,225 @@
+"""`klippfisk job run|logs|get`, driven through the real CLI entry point."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from adapters.cli import main
+from engine import JobState, Ledger
+from engine.executors.registry import default_registry
+from engine.runner import Runner
+from engine.settings import Settings
+
+ROOT = Path(__file__).parents[3]
+EXAMPLES = ROOT / "examples"
+CORPUS = ROOT / "tests" / "data" / "corpus"
+
+SHELL_JOB = (ROOT / "tests" / "data" / "jobs" / "shell-job.yaml").read_text()
+
+
+@pytest.fixture
+def job_file(tmp_path: Path):
+    def write(script: str, name: str = "cli-test") -> str:
+        path = tmp_path / f"{name}.yaml"
+        text = SHELL_JOB.format(
+            name=name, count=1, shell="/bin/sh", script=script, memory="256Mi", timeout=60
+        )
+        path.write_text(text)
+        return str(path)
+
+    return write
+
+
+def ledger_jobs() -> list:
+    ledger = Ledger.open(Settings())
+    try:
+        return ledger.list_jobs().items
+    finally:
+        ledger.close()
+
+
+def test_the_readme_command_runs_hello_and_prints_its_output(capsys):
+    code = main(["job", "run", str(EXAMPLES / "hello.yaml")])
+
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert out == "hello from klippfisk\n"
+    assert "Completed (exit code 0)" in err
+    assert "klippfisk job describe j-" in err
+    assert "klippfisk job get j-" in err
+
+
+def test_the_wasm_example_runs_its_committed_module(capsys):
+    example = yaml.safe_load((EXAMPLES / "hello-wasm.yaml").read_text())
+    url = example["Tasks"][0]["InputSources"][0]["Source"]["Params"]["URL"]
+    committed = (ROOT / "tests" / "data" / "wasm" / "hello.wasm").read_bytes()
+    assert base64.b64decode(url.split(",", 1)[1]) == committed
+
+    code = main(["job", "run", str(EXAMPLES / "hello-wasm.yaml")])
+
+    out, _ = capsys.readouterr()
+    assert code == 0
+    assert out == "hello from wasm\narg 1: from\narg 2: klippfisk\nGREETING=hej\n"
+
+
+def test_a_non_zero_exit_makes_the_command_fail(job_file, capsys):
+    code = main(["job", "run", job_file("echo bad >&2; exit 3")])
+
+    _, err = capsys.readouterr()
+    assert code == 1
+    assert "bad\n" in err
+    assert "Completed (exit code 3)" in err
+
+
+def test_an_unsupported_engine_fails_with_bacalhaus_wording(capsys):
+    path = CORPUS / "HEAD__test_integration__common_assets__job_specs__unsupported_engine_type.yml"
+
+    code = main(["job", "run", str(path)])
+
+    _, err = capsys.readouterr()
+    assert code == 1
+    assert "Failed" in err
+    assert "does not support vroomvroom" in err
+
+
+def test_dry_run_prints_the_compiled_job_and_submits_nothing(job_file, capsys):
+    code = main(["job", "run", "--dry-run", job_file("echo hi")])
+
+    out, _ = capsys.readouterr()
+    assert code == 0
+    assert yaml.safe_load(out)["Tasks"][0]["Engine"]["Type"] == "docker"
+    assert ledger_jobs() == []
+
+
+def test_id_only_prints_just_the_id(job_file, capsys):
+    code = main(["job", "run", "--id-only", job_file("echo hi")])
+
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert out.startswith("j-") and out.count("\n") == 1
+    assert err == ""
+
+
+def test_wait_false_only_submits(job_file, capsys):
+    code = main(["job", "run", "--wait=false", job_file("echo hi")])
+
+    _, err = capsys.readouterr()
+    assert code == 0
+    assert "klippfisk serve" in err
+    [job] = ledger_jobs()
+    assert job.state is JobState.PENDING
+
+
+def test_timeout_stops_the_job_and_fails_the_command(job_file, capsys):
+    code = main(["job", "run", "--timeout", "0.5", job_file("sleep 60")])
+
+    _, err = capsys.readouterr()
+    assert code == 1
+    assert "Stopped" in err
+    [job] = ledger_jobs()
+    assert job.state is JobState.STOPPED
+
+
+def test_json_output_has_the_job_and_its_executions(job_file, capsys):
+    code = main(["job", "run", "--output", "json", job_file("echo hi")])
+
+    out, _ = capsys.readouterr()
+    data = json.loads(out)
+    assert code == 0
+    assert data["Job"]["State"]["StateType"] == "Completed"
+    assert data["Executions"][0]["RunOutput"]["Stdout"] == "hi\n"
+
+
+def test_follow_streams_the_output_once(job_file, capsys):
+    code = main(["job", "run", "--follow", job_file("echo one; sleep 0.3; echo two")])
+
+    out, _ = capsys.readouterr()
+    assert code == 0
+    assert out == "one\ntwo\n"
+
+
+def test_an_unchanged_named_job_needs_force_to_run_again(job_file, capsys):
+    path = job_file("echo hi")
+    assert main(["job", "run", path]) == 0
+
+    assert main(["job", "run", path]) == 1
+    assert "use --force" in capsys.readouterr().err
+    assert main(["job", "run", "--force", path]) == 0
+
+
+def test_bad_input_gives_a_message_not_a_traceback(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("Type: batch\nTasks: 7\n")
+
+    assert main(["job", "run", str(bad)]) == 1
+    assert main(["job", "run", str(tmp_path / "missing.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "bad.yaml" in err and "missing.yaml" in err
+
+
+def test_logs_prints_the_full_output(job_file, capsys):
+    main(["job", "run", job_file("seq 1 2000", name="long")])
+    capsys.readouterr()
+
+    code = main(["job", "logs", "long"])
+
+    out, _ = capsys.readouterr()
+    assert code == 0
+    assert out.splitlines() == [str(n) for n in range(1, 2001)]
+
+
+def test_get_downloads_the_results_into_job_dir(job_file, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    main(["job", "run", "--id-only", job_file("echo saved")])
+    job_id = capsys.readouterr().out.strip()
+
+    code = main(["job", "get", job_id])
+
+    target = tmp_path / f"job-{job_id[:10]}"
+    assert code == 0
+    assert (target / "stdout").read_text() == "saved\n"
+    assert (target / "exitCode").read_text() == "0\n"
+    assert main(["job", "get", job_id]) == 2
+    assert "already exists" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # compiles the 26 MB python.wasm unless an earlier test in the run did
+def test_a_python_code_runner_request_runs_without_docker(
+    tmp_path, tmp_path_factory, monkeypatch, capsys
+):
+    cache = tmp_path_factory.getbasetemp() / "wasm-cache"
+    cache.mkdir(exist_ok=True)
+    monkeypatch.setenv("KLIPPFISK_EXECUTOR__CACHE_DIR", str(cache))
+    request = tmp_path / "code.yaml"
+    request.write_text("language: python\ncode: print(sum(range(10)))\n")
+
+    code = main(["job", "run", str(request)])
+
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert out == "45\n"
+    assert "python.wasm" in err
+
+
+def test_logs_follow_prints_a_running_jobs_output_until_it_ends(job_file, capsys):
+    main(["job", "run", "--wait=false", job_file("echo early; sleep 0.5; echo late", "tail")])
+    capsys.readouterr()
+    settings = Settings()
+    ledger = Ledger.open(settings)
+    runner = Runner(ledger, default_registry(settings), settings)
+    runner.start()
+    try:
+        code = main(["job", "logs", "--follow", "tail"])
+    finally:
+        runner.stop()
+        ledger.close()
+
+    out, _ = capsys.readouterr()
+    assert code == 0
+    assert out == "early\nlate\n"

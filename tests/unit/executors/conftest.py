@@ -1,0 +1,179 @@
+"""Fixtures for driving the embedded executor directly, with no ledger in the way.
+
+`run_task` builds an ExecutionRequest for one task dict (Bacalhau v1 shape, as the
+compiler emits it), runs it through a real LocalExecutor and returns the outcome with the
+hook calls and the results directory, so tests read like "this task, this outcome".
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.executors.base import ExecutionOutcome, ExecutionRequest
+from engine.executors.local import LocalExecutor
+from engine.settings import ExecutorSettings, Settings
+
+WASM_DIR = Path(__file__).parents[2] / "data" / "wasm"
+
+
+@dataclass
+class Hooks:
+    """Records what the executor reported while it worked."""
+
+    calls: list[tuple[str, list[str]]] = field(default_factory=list)
+    started_event: threading.Event = field(default_factory=threading.Event)
+
+    def started(self, node: str, notes: list[str]) -> None:
+        self.calls.append((node, list(notes)))
+        self.started_event.set()
+
+
+@dataclass
+class Run:
+    outcome: ExecutionOutcome
+    hooks: Hooks
+    results: Path
+
+
+@pytest.fixture(scope="session")
+def wasm_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One module cache for the session (shared with the CLI tests by its fixed name):
+    python.wasm is compiled once, not per test."""
+    path = tmp_path_factory.getbasetemp() / "wasm-cache"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+@pytest.fixture
+def settings(isolated_data_dir: Path, wasm_cache_dir: Path) -> Settings:
+    return Settings(data_dir=isolated_data_dir, executor=ExecutorSettings(cache_dir=wasm_cache_dir))
+
+
+@pytest.fixture
+def run_task(settings: Settings) -> Callable[..., Run]:
+    """Run one task dict; `settings_update` tweaks the executor section for this run."""
+
+    def run(
+        task: dict[str, Any],
+        *,
+        cancel: threading.Event | None = None,
+        executor_settings: dict[str, Any] | None = None,
+    ) -> Run:
+        local = settings
+        if executor_settings:
+            local = settings.model_copy(
+                update={"executor": settings.executor.model_copy(update=executor_settings)}
+            )
+        execution_id = f"e-{uuid.uuid4()}"
+        results = local.data_dir / "results" / "j-test" / execution_id
+        request = ExecutionRequest(
+            job_id="j-test",
+            execution_id=execution_id,
+            job={"Tasks": [task]},
+            task=task,
+            task_cid="",
+            results_dir=results,
+        )
+        hooks = Hooks()
+        outcome = LocalExecutor(local).run(request, hooks, cancel or threading.Event())
+        return Run(outcome, hooks, results)
+
+    return run
+
+
+def data_url(data: bytes, media: str = "application/octet-stream") -> str:
+    return f"data:{media};base64,{base64.b64encode(data).decode()}"
+
+
+@pytest.fixture
+def wasm_task() -> Callable[..., dict[str, Any]]:
+    """A wasm task around module bytes (or a committed module's name), inlined as input."""
+
+    def build(
+        module: bytes | str,
+        *params: str,
+        env: dict[str, str] | None = None,
+        inputs: list[dict[str, Any]] | None = None,
+        results: list[dict[str, str]] | None = None,
+        memory: str | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        data = (WASM_DIR / f"{module}.wasm").read_bytes() if isinstance(module, str) else module
+        task: dict[str, Any] = {
+            "Name": "main",
+            "Engine": {
+                "Type": "wasm",
+                "Params": {
+                    "EntryModule": "/module.wasm",
+                    "Entrypoint": "_start",
+                    "Parameters": list(params),
+                    "EnvironmentVariables": env or {},
+                },
+            },
+            "InputSources": [
+                {
+                    "Source": {"Type": "inline", "Params": {"URL": data_url(data)}},
+                    "Target": "/module.wasm",
+                },
+                *(inputs or []),
+            ],
+            "ResultPaths": results or [],
+            "Resources": {"Memory": memory} if memory else {},
+            "Timeouts": {"ExecutionTimeout": timeout} if timeout else {},
+        }
+        return task
+
+    return build
+
+
+@pytest.fixture
+def docker_task() -> Callable[..., dict[str, Any]]:
+    """A docker task (run on the host sandbox when no daemon is reachable)."""
+
+    def build(
+        image: str,
+        *argv: str,
+        entrypoint: list[str] | None = None,
+        inputs: list[dict[str, Any]] | None = None,
+        results: list[dict[str, str]] | None = None,
+        memory: str | None = None,
+        timeout: float | None = None,
+        network: str = "None",
+        env: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        return {
+            "Name": "main",
+            "Engine": {
+                "Type": "docker",
+                "Params": {
+                    "Image": image,
+                    "Entrypoint": entrypoint or [],
+                    "Parameters": list(argv),
+                },
+            },
+            "Env": env or {},
+            "InputSources": inputs or [],
+            "ResultPaths": results or [],
+            "Network": {"Type": network},
+            "Resources": {"Memory": memory} if memory else {},
+            "Timeouts": {"ExecutionTimeout": timeout} if timeout else {},
+        }
+
+    return build
+
+
+def inline_input(target: str, data: bytes) -> dict[str, Any]:
+    return {"Source": {"Type": "inline", "Params": {"URL": data_url(data)}}, "Target": target}
+
+
+@pytest.fixture
+def inline() -> Callable[[str, bytes], dict[str, Any]]:
+    return inline_input

@@ -1,0 +1,72 @@
+"""Choosing an engine: noop, unsupported engines, and the registry's order."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from engine.executors.base import ExecutionOutcome
+from engine.executors.local import LocalExecutor
+from engine.executors.registry import ExecutorRegistry, UnsupportedEngine, default_registry
+
+
+def test_noop_completes_at_once_with_no_output(run_task):
+    run = run_task({"Name": "main", "Engine": {"Type": "noop"}})
+
+    assert run.outcome.exit_code == 0
+    assert run.outcome.stdout == ""
+    assert run.hooks.calls == [("local", [])]
+
+
+def test_unknown_engine_fails_in_bacalhaus_words(run_task):
+    run = run_task({"Name": "main", "Engine": {"Type": "vroomvroom"}})
+
+    assert run.outcome.error == "the local executor does not support vroomvroom"
+
+
+def test_stop_before_start_runs_nothing(run_task, docker_task):
+    cancel = threading.Event()
+    cancel.set()
+
+    run = run_task(docker_task("ubuntu", "true"), cancel=cancel)
+
+    assert run.outcome.cancelled is True
+    assert run.hooks.calls == []
+
+
+class _Remote:
+    """A stand-in executor for ordering only; it is never run."""
+
+    name = "remote"
+
+    def supports(self, engine_type: str) -> bool:
+        return engine_type == "docker"
+
+    def run(self, request, hooks, cancel) -> ExecutionOutcome:  # pragma: no cover
+        raise AssertionError("not run in this test")
+
+
+def test_registry_picks_the_first_executor_that_supports_the_engine(settings):
+    registry = default_registry(settings)
+    remote = _Remote()
+
+    registry.register(remote, first=True)
+
+    assert registry.for_engine("docker") is remote
+    assert isinstance(registry.for_engine("wasm"), LocalExecutor)
+
+
+def test_registry_names_the_engine_nobody_supports():
+    with pytest.raises(UnsupportedEngine, match="does not support flibble"):
+        ExecutorRegistry([_Remote()]).for_engine("flibble")
+
+
+def test_remote_setting_sends_jobs_to_the_bacalhau_executor(settings):
+    remote = settings.model_copy(
+        update={"executor": settings.executor.model_copy(update={"remote": True})}
+    )
+
+    executors = list(default_registry(remote))
+
+    assert [e.name for e in executors] == ["bacalhau"]

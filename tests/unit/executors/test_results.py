@@ -1,0 +1,56 @@
+"""The results directory: Bacalhau's layout, and the 2 KiB RunOutput rule."""
+
+from __future__ import annotations
+
+from engine.executors.base import RUN_OUTPUT_LIMIT
+from engine.results import ResultsDir, execution_results_dir, summarise
+from engine.settings import ExecutorSettings, Settings
+
+
+def test_layout_is_per_job_and_execution_under_the_data_dir(tmp_path):
+    settings = Settings(data_dir=tmp_path)
+
+    path = execution_results_dir(settings, "j-1", "e-2")
+
+    assert path == tmp_path / "results" / "j-1" / "e-2"
+    elsewhere = Settings(data_dir=tmp_path, executor=ExecutorSettings(results_dir=tmp_path / "r"))
+    assert execution_results_dir(elsewhere, "j-1", "e-2") == tmp_path / "r" / "j-1" / "e-2"
+
+
+def test_summary_keeps_the_head_of_each_stream_and_flags_the_cut(tmp_path):
+    results = ResultsDir(tmp_path / "e")
+    results.prepare(["outputs"])
+    results.stdout.write_text("é" * RUN_OUTPUT_LIMIT)  # 2 bytes each: cut mid-character
+    results.stderr.write_text("short")
+
+    outcome = summarise(results, exit_code=4)
+
+    assert outcome.stdout_truncated is True
+    assert len(outcome.stdout.encode("utf-8", errors="replace")) <= RUN_OUTPUT_LIMIT + 2
+    assert outcome.stderr == "short"
+    assert outcome.stderr_truncated is False
+    assert results.exit_code.read_text() == "4\n"
+    assert (results.path / "outputs").is_dir()
+    assert outcome.published_result == {
+        "Type": "local",
+        "Params": {"URL": results.path.resolve().as_uri()},
+    }
+
+
+def test_failed_runs_publish_nothing_and_write_no_exit_code(tmp_path):
+    results = ResultsDir(tmp_path / "e")
+    results.prepare([])
+
+    outcome = summarise(results, error="boom")
+
+    assert outcome.published_result is None
+    assert not results.exit_code.exists()
+
+
+def test_result_names_cannot_escape_the_results_directory(run_task, docker_task):
+    task = docker_task("ubuntu", "true", results=[{"Name": "../../escape", "Path": "/outputs"}])
+
+    run = run_task(task)
+
+    assert "cannot be a directory name" in run.outcome.error
+    assert not (run.results.parent.parent / "escape").exists()
