@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+# The local Bluesky network fixture (`localnet`) for the bot's end-to-end tests.
+pytest_plugins = ["tests.localnet.plugin"]
+
 settings.register_profile(
     "default", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )

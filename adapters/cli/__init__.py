@@ -22,7 +22,14 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 # Command-group modules under adapters.cli, each exposing register(subparsers).
-COMMAND_MODULES: tuple[str, ...] = ("spec_cmds",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "spec_cmds",
+    "serve_cmd",
+    "run_cmds",
+    "bot_cmd",
+    "job_cmds",
+    "ledger_cmds",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

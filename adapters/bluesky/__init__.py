@@ -1,0 +1,11 @@
+"""The Bluesky bot: `@bot job run <url>` and friends, answered in the thread.
+
+The contract for the CLI and tests: `run_bot(settings, stop)` runs the bot until the event is
+set; `LoginRefused` says why it could not log in. The parts (command parsing, fetch guard,
+reply composition, limits, durable state) are importable from their modules for tests.
+"""
+
+from adapters.bluesky.app import run_bot
+from adapters.bluesky.session import LoginRefused
+
+__all__ = ["LoginRefused", "run_bot"]

@@ -1,0 +1,75 @@
+"""Reply composition: Bluesky's grapheme limit, byte-offset link facets, thread refs."""
+
+from __future__ import annotations
+
+from atproto import models
+
+from adapters.bluesky.reply import (
+    MAX_GRAPHEMES,
+    TRUNCATION_MARKER,
+    compose,
+    grapheme_count,
+    link_facets,
+    thread_refs,
+)
+
+FAMILY = "👨‍👩‍👧‍👦"  # one grapheme, seven code points, 25 bytes
+
+
+def test_graphemes_not_code_points_or_bytes_are_counted() -> None:
+    assert grapheme_count(FAMILY) == 1
+    assert grapheme_count("🇳🇴 e\u0301") == 3
+
+
+def test_a_long_stdout_is_cut_to_300_graphemes_with_a_marker() -> None:
+    reply = compose("Job j-1 completed.\n", FAMILY * 1000)
+    assert grapheme_count(reply.text) == MAX_GRAPHEMES
+    assert reply.text.startswith("Job j-1 completed.\n" + FAMILY)
+    assert reply.text.endswith(TRUNCATION_MARKER)
+    assert FAMILY * 2 in reply.text  # never cuts inside a grapheme
+    assert "\u200d" + TRUNCATION_MARKER not in reply.text
+
+
+def test_a_short_reply_is_left_alone() -> None:
+    assert compose("Job done.\n", "hello\n").text == "Job done.\nhello\n"
+
+
+def test_a_head_that_is_too_long_is_cut_and_the_body_dropped() -> None:
+    reply = compose("x" * 400, "stdout")
+    assert grapheme_count(reply.text) == MAX_GRAPHEMES
+    assert "stdout" not in reply.text
+
+
+def test_every_url_gets_a_link_facet_at_its_utf8_byte_offsets() -> None:
+    text = "Ål 🐟 see https://example.org/a?b=1, and http://x.test/p."
+    facets = link_facets(text)
+    raw = text.encode()
+    spans = [raw[f.index.byte_start : f.index.byte_end].decode() for f in facets]
+    assert spans == ["https://example.org/a?b=1", "http://x.test/p"]
+    assert [f.features[0].uri for f in facets] == spans
+
+
+def test_the_cut_never_leaves_half_a_url() -> None:
+    body = "a" * 250 + " https://example.org/" + "b" * 100
+    reply = compose("Head.\n", body)
+    assert "https://" not in reply.text
+    assert reply.facets == []
+
+
+def test_a_reply_to_a_top_level_post_is_rooted_at_it() -> None:
+    mention = models.ComAtprotoRepoStrongRef.Main(
+        uri="at://did:plc:a/app.bsky.feed.post/1", cid="c1"
+    )
+    refs = thread_refs(mention, None)
+    assert refs.parent == mention
+    assert refs.root == mention
+
+
+def test_a_reply_inside_a_thread_keeps_the_threads_root() -> None:
+    root = models.ComAtprotoRepoStrongRef.Main(uri="at://did:plc:r/app.bsky.feed.post/0", cid="c0")
+    mention = models.ComAtprotoRepoStrongRef.Main(
+        uri="at://did:plc:a/app.bsky.feed.post/1", cid="c1"
+    )
+    refs = thread_refs(mention, models.AppBskyFeedPost.ReplyRef(parent=root, root=root))
+    assert refs.parent == mention
+    assert refs.root == root
