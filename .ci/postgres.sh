@@ -3,8 +3,10 @@
 # tests, and export the POSTGRES_* settings (eventsourcing's own names) those tests read.
 #
 # Idempotent: installs the Debian package only when no server binaries exist, reuses a
-# cluster that is already running, and never fails CI. If anything goes wrong it says so and
-# exports nothing, and the PostgreSQL tests skip.
+# cluster that is already running, and never stops the script that sources it. If anything
+# goes wrong it says so and exports nothing; the PostgreSQL tests then skip locally and fail
+# with a clear message on CI (CI=true), so a broken server cannot pass unnoticed there.
+# Each test makes a schema of its own in the database, so test modules never share tables.
 #
 # Knobs: KLIPPFISK_PG_PORT (54329), KLIPPFISK_PG_DIR (/tmp/klippfisk-pg), KLIPPFISK_PG_DB.
 
@@ -69,6 +71,6 @@ if _klippfisk_pg_setup; then
   export POSTGRES_DBNAME="$_klippfisk_pg_db"
   echo "postgres.sh: PostgreSQL ready on 127.0.0.1:$_klippfisk_pg_port (database $_klippfisk_pg_db)" >&2
 else
-  echo "postgres.sh: no PostgreSQL; the ledger's PostgreSQL tests will be skipped" >&2
+  echo "postgres.sh: no PostgreSQL; the ledger's PostgreSQL tests will skip (fail on CI)" >&2
 fi
 unset -f _klippfisk_pg_setup

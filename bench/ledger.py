@@ -1,14 +1,17 @@
 """Ledger throughput, side by side with the raw sqlite3 floor, and read-model lag.
 
-    python3 -m bench.ledger [--jobs 2000] [--rounds 8] [--store sqlite|postgres]
+    python3 -m bench.ledger [--jobs 2000] [--rounds 8] [--threads 8]
+                            [--store sqlite|postgres] [--synchronous NORMAL|FULL]
 
 Run it from the repository root. Measures on the same disk, alternating round by round:
-(1) raw sqlite3 writing each job's events as rows in one transaction per job (the floor
-nothing event-sourced can beat); (2) the ledger driving each job through its lifecycle
-command by command (submit, queue, create, start, complete), each command its own write,
-then the same inside `ledger.batch()` (one write per job); (3) how far the read models lag
-behind meanwhile, with the background projector on. Prints one JSON object of medians;
-numbers vary by machine (and by what else runs on it).
+(1) raw sqlite3 writing each job's events as rows in one transaction per job, at the same
+synchronous level as the ledger (the floor nothing event-sourced can beat); (2) the ledger
+driving each job through its lifecycle command by command (submit, queue, create, start,
+complete), each command a durable write before it returns: from one thread, then from
+`--threads` threads at once (as the runner and the HTTP server do) with group commit on,
+on with a 2 ms window, and off; (3) the same inside `ledger.batch()` (one write per job);
+meanwhile (4) how far the read models lag behind, with the background projector on. Prints
+one JSON object of medians; numbers vary by machine (and by what else runs on it).
 """
 
 from __future__ import annotations
@@ -57,12 +60,12 @@ def _spec(name: str) -> CompiledSpec:
 
 
 class RawSqlite:
-    """The floor: each job's rows written with plain sqlite3 in one transaction (WAL mode and
-    the default synchronous level, as the reference figures were measured)."""
+    """The floor: each job's rows written with plain sqlite3 in one transaction (WAL mode)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, synchronous: str) -> None:
         self.conn = sqlite3.connect(path, isolation_level=None)
         self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute(f"PRAGMA synchronous={synchronous}")
         self.conn.execute(
             "CREATE TABLE events (originator_id TEXT, originator_version INTEGER, topic TEXT,"
             " state BLOB, PRIMARY KEY (originator_id, originator_version))"
@@ -84,11 +87,23 @@ class RawSqlite:
         return jobs / (time.perf_counter() - started)
 
 
-def lifecycle(ledger: Ledger, jobs: int, batched: bool) -> tuple[float, float]:
+def _lifecycle(ledger: Ledger, name: str, batched: bool) -> None:
+    """One job driven command by command (inside one batch when `batched`)."""
+    with ledger.batch() if batched else contextlib.nullcontext():
+        job_id = ledger.submit(_spec(name), source=Source("bench", "bench", "")).job_id
+        ledger.queue(job_id)
+        exec_id = ledger.create_execution(job_id)
+        ledger.start_execution(job_id, exec_id)
+        ledger.complete_execution(job_id, exec_id, exit_code=0, stdout="ok\n")
+
+
+def lifecycle(
+    ledger: Ledger, jobs: int, *, threads: int = 1, batched: bool = False
+) -> tuple[float, float]:
     """Jobs per second through the ledger, and the worst read-model lag seen (seconds).
 
-    Each job is driven command by command; `batched` wraps each job's commands in
-    `ledger.batch()` (one write per job, like the raw floor) instead of one write each."""
+    `threads` threads each drive their share of the jobs, command by command; `batched`
+    wraps each job's commands in `ledger.batch()` (one write per job, like the raw floor)."""
     written: list[tuple[float, int]] = []  # (time, notification id reached)
     lags: list[float] = []
     done = threading.Event()
@@ -96,25 +111,28 @@ def lifecycle(ledger: Ledger, jobs: int, batched: bool) -> tuple[float, float]:
     def watch() -> None:
         while not done.wait(0.05):
             now = time.perf_counter()
-            written.append((now, ledger.recorder.max_notification_id() or 0))
+            written.append((now, ledger.position()))
             position = ledger.projection.position()
             ids = [w[1] for w in written]
             first = bisect_left(ids, position + 1)
             if first < len(written):
                 lags.append(now - written[first][0])
 
+    run = uuid.uuid4().hex[:8]  # fresh names, so a shared PostgreSQL database can be reused
+
+    def work(first: int) -> None:
+        for n in range(first, jobs, threads):
+            _lifecycle(ledger, f"{run}-{n}", batched)
+
     ledger.start_projecting(0.1)
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
+    workers = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
     started = time.perf_counter()
-    run = uuid.uuid4().hex[:8]  # fresh names, so a shared PostgreSQL database can be reused
-    for n in range(jobs):
-        with ledger.batch() if batched else contextlib.nullcontext():
-            job_id = ledger.submit(_spec(f"{run}-{n}"), source=Source("bench", "bench", "")).job_id
-            ledger.queue(job_id)
-            exec_id = ledger.create_execution(job_id)
-            ledger.start_execution(job_id, exec_id)
-            ledger.complete_execution(job_id, exec_id, exit_code=0, stdout="ok\n")
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
     elapsed = time.perf_counter() - started
     done.set()
     watcher.join()
@@ -122,42 +140,77 @@ def lifecycle(ledger: Ledger, jobs: int, batched: bool) -> tuple[float, float]:
     return jobs / elapsed, max(lags, default=0.0)
 
 
-def run(jobs: int, store: str, rounds: int) -> dict[str, Any]:
-    """Alternate the three measurements round by round, so that whatever else loads the
-    machine meanwhile weighs on all of them alike; report medians."""
+def run(jobs: int, store: str, rounds: int, threads: int, synchronous: str) -> dict[str, Any]:
+    """Alternate the measurements round by round, so that whatever else loads the machine
+    meanwhile weighs on all of them alike; report medians."""
     per_round = max(jobs // rounds, 1)
-    rates: dict[str, list[float]] = {"raw": [], "command": [], "batch": []}
-    lags: dict[str, list[float]] = {"command": [], "batch": []}
+    modes = {  # threads, batched, which ledger
+        "one_thread_one_write_per_command": (1, False, "grouped"),
+        f"{threads}_threads_group_commit": (threads, False, "grouped"),
+        f"{threads}_threads_group_commit_window_2ms": (threads, False, "window"),
+        f"{threads}_threads_no_group_commit": (threads, False, "alone"),
+        "one_thread_batch_per_job": (1, True, "grouped"),
+    }
+    rates: dict[str, list[float]] = {"raw": [], **{mode: [] for mode in modes}}
+    lags: dict[str, list[float]] = {mode: [] for mode in modes}
+    groups: dict[str, tuple[int, int]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        raw = RawSqlite(Path(tmp) / "raw.db")
-        settings = Settings(data_dir=Path(tmp), ledger=LedgerSettings(store=store))
-        with Ledger.open(settings) as ledger:
+        raw = RawSqlite(Path(tmp) / "raw.db", synchronous)
+
+        def settings(group_commit: bool, window_ms: float) -> Settings:
+            ledger = LedgerSettings(
+                store=store,
+                sqlite_synchronous=synchronous,
+                group_commit=group_commit,
+                group_commit_window_ms=window_ms,
+            )
+            return Settings(data_dir=Path(tmp), ledger=ledger)
+
+        with (
+            Ledger.open(settings(True, 0)) as grouped,
+            Ledger.open(settings(True, 2)) as window,
+            Ledger.open(settings(False, 0)) as alone,
+        ):
+            ledgers = {"grouped": grouped, "window": window, "alone": alone}
             for _ in range(rounds):
                 rates["raw"].append(raw.write(per_round))
-                for mode in ("command", "batch"):
-                    rate, lag = lifecycle(ledger, per_round, batched=mode == "batch")
+                for mode, (workers, batched, which) in modes.items():
+                    ledger = ledgers[which]
+                    before = _groups(ledger)
+                    rate, lag = lifecycle(ledger, per_round, threads=workers, batched=batched)
+                    after = _groups(ledger)
                     rates[mode].append(rate)
                     lags[mode].append(lag)
-            report = ledger.verify()
+                    seen = groups.get(mode, (0, 0))
+                    groups[mode] = (seen[0] + after[0] - before[0], seen[1] + after[1] - before[1])
+            report = grouped.verify()
 
     def summary(mode: str) -> dict[str, float]:
         ratios = [r / f for r, f in zip(rates[mode], rates["raw"], strict=True)]
+        transactions, writes = groups[mode]
         return {
             "jobs_per_s": round(median(rates[mode])),
             "ratio_to_raw": round(median(ratios), 3),
             "read_model_max_lag_s": round(max(lags[mode]), 3),
+            "writes_per_transaction": round(writes / transactions, 2) if transactions else 0,
         }
 
     return {
         "store": store,
-        "jobs": per_round * rounds,
+        "synchronous": synchronous,
+        "jobs_per_mode": per_round * rounds,
         "rounds": rounds,
         "events_per_job": _EVENTS_PER_JOB,
         "raw_sqlite_jobs_per_s": round(median(rates["raw"])),
-        "one_write_per_command": summary("command"),
-        "one_write_per_job_batch": summary("batch"),
+        **{mode: summary(mode) for mode in modes},
         "chain_verified": report.ok,
     }
+
+
+def _groups(ledger: Ledger) -> tuple[int, int]:
+    """Transactions written and commands they carried, so far (0, 0 without group commit)."""
+    writer = ledger.group_commit
+    return (writer.groups, writer.writes) if writer is not None else (0, 0)
 
 
 def main() -> None:
@@ -165,8 +218,11 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--synchronous", choices=("NORMAL", "FULL"), default="NORMAL")
     args = parser.parse_args()
-    print(json.dumps(run(args.jobs, args.store, args.rounds), indent=2))
+    result = run(args.jobs, args.store, args.rounds, args.threads, args.synchronous)
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

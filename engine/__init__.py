@@ -5,7 +5,6 @@ by default, PostgreSQL by setting) and is all an adapter or an auditor needs: su
 jobs, record what happens to them, and read, list, wait for and verify them.
 """
 
-from engine.history import rfc3339
 from engine.job import ExecutionState, IllegalTransition, JobState, LedgerError, Topic
 from engine.ledger import (
     BrokenChain,
@@ -21,6 +20,7 @@ from engine.ledger import (
     SubmitResult,
     VerifyReport,
 )
+from engine.wire import rfc3339
 
 __all__ = [
     "BrokenChain",

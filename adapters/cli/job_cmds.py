@@ -53,6 +53,7 @@ def register(subparsers: Any) -> None:
     listing = commands.add_parser("list", help="list jobs, newest first")
     listing.add_argument("--state", action="append", help="only jobs in this state (repeatable)")
     listing.add_argument("--name", help="only jobs with this name")
+    _namespace_option(listing, "only jobs in this namespace")
     listing.add_argument("--limit", type=int, default=10, help="jobs per page (default 10)")
     listing.add_argument("--next-token", help="the token a previous page printed")
     _output_option(listing)
@@ -83,6 +84,11 @@ def register(subparsers: Any) -> None:
 
 def _ref_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("ref", metavar="JOB", help="job id, short id (j-1234abcd) or name")
+    _namespace_option(parser, "find the job in this namespace (a name is unique only in one)")
+
+
+def _namespace_option(parser: argparse.ArgumentParser, summary: str) -> None:
+    parser.add_argument("--namespace", "-n", help=summary)
 
 
 def _output_option(parser: argparse.ArgumentParser) -> None:
@@ -116,7 +122,11 @@ def _when(moment: datetime | None) -> str:
 def _list(args: argparse.Namespace) -> int:
     def action(ledger: Ledger) -> int:
         page = ledger.list_jobs(
-            state=args.state, name=args.name, limit=args.limit, next_token=args.next_token
+            state=args.state,
+            name=args.name,
+            namespace=args.namespace,
+            limit=args.limit,
+            next_token=args.next_token,
         )
         if args.output != "table":
             emit(
@@ -137,7 +147,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _describe(args: argparse.Namespace) -> int:
     def action(ledger: Ledger) -> int:
-        job = ledger.get(args.ref)
+        job = ledger.get(args.ref, namespace=args.namespace)
         history = ledger.history(job.id)
         if args.output != "table":
             emit(_describe_data(job, history), args.output)
@@ -230,7 +240,10 @@ def _execution_rows(job: JobView) -> list[tuple[Any, ...]]:
 def _history(args: argparse.Namespace) -> int:
     def action(ledger: Ledger) -> int:
         entries = ledger.history(
-            args.ref, event_type=args.event_type, execution_id=args.execution_id
+            args.ref,
+            event_type=args.event_type,
+            execution_id=args.execution_id,
+            namespace=args.namespace,
         )
         if args.output != "table":
             emit({"Items": entries, "NextToken": ""}, args.output)
@@ -254,7 +267,7 @@ def _history(args: argparse.Namespace) -> int:
 
 def _executions(args: argparse.Namespace) -> int:
     def action(ledger: Ledger) -> int:
-        job = ledger.get(args.ref)
+        job = ledger.get(args.ref, namespace=args.namespace)
         if args.output != "table":
             items = [e.to_dict() for e in job.executions]
             emit({"Items": items, "NextToken": ""}, args.output)
@@ -267,7 +280,7 @@ def _executions(args: argparse.Namespace) -> int:
 
 def _stop(args: argparse.Namespace) -> int:
     def action(ledger: Ledger) -> int:
-        job = ledger.get(args.ref)
+        job = ledger.get(args.ref, namespace=args.namespace)
         ledger.stop(job.id, reason=args.reason, actor=getpass.getuser())
         if not args.quiet:
             print(f"Job {job.id} ({job.name}) stopped.")

@@ -65,7 +65,8 @@ def test_describe_as_json_carries_job_executions_and_history(jobs, capsys):
     described = json.loads(capsys.readouterr().out)
     assert described["Job"]["ID"] == jobs["busy"]
     assert described["Executions"][0]["ComputeState"]["StateType"] == 6
-    assert [h["SeqNum"] for h in described["History"]] == [1, 2, 3]
+    assert [h["SeqNum"] for h in described["History"]] == [1, 2, 3, 4]
+    assert described["History"][-1]["JobState"] == {"Previous": "Pending", "New": "Running"}
 
 
 def test_history_lists_time_level_version_exec_topic_event(jobs, capsys):
@@ -108,3 +109,18 @@ def test_modules_share_one_job_group():
     second.add_parser("run")
     assert first is second
     assert parser.parse_args(["job", "run"]).job_command == "run"
+
+
+def test_a_name_in_two_namespaces_needs_the_namespace_flag(capsys):
+    ids = {}
+    with Ledger.open(Settings()) as ledger:
+        for namespace in ("team-a", "team-b"):
+            job = {"Name": "report", "Namespace": namespace, "Type": "batch", "Tasks": []}
+            compiled = CompiledSpec(job, cid_of(job), {}, Report("v1", "k", "1"))
+            ids[namespace] = ledger.submit(compiled).job_id
+    assert main(["job", "describe", "report"]) == 1
+    assert "several namespaces (team-a, team-b)" in capsys.readouterr().err
+    assert main(["job", "describe", "report", "--namespace", "team-b", "-o", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["Job"]["ID"] == ids["team-b"]
+    assert main(["job", "list", "--namespace", "team-a", "-o", "json"]) == 0
+    assert [j["ID"] for j in json.loads(capsys.readouterr().out)["Items"]] == [ids["team-a"]]

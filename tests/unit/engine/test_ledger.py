@@ -115,7 +115,7 @@ def test_a_stale_writer_is_retried_on_fresh_state_and_nothing_is_lost(
         execution_id = one.create_execution(job_id)
         two.start_execution(job_id, execution_id)  # `one` now holds a stale copy
         one.complete_execution(job_id, execution_id, exit_code=0)
-        kinds = [h["Event"]["Details"]["Type"] for h in two.history(job_id)]
+        kinds = [type(event).__name__ for event in two.events.get(job_id)]
     assert kinds == ["Submitted", "ExecutionCreated", "ExecutionStarted", "ExecutionCompleted"]
 
 

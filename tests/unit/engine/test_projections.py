@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from eventsourcing.postgres import PostgresDatastore
 
 from engine import Ledger
 from engine.projections import JobsProjection, PageQuery
@@ -20,7 +21,8 @@ def _projection(ledger: Ledger, to_event: Callable[[Any], Any]) -> JobsProjectio
     """A second projector over the same tables, as another process would run it."""
     return JobsProjection(
         datastore=ledger.recorder.datastore,
-        postgres=ledger.env.get("PERSISTENCE_MODULE") == "eventsourcing.postgres",
+        postgres=isinstance(ledger.recorder.datastore, PostgresDatastore),
+        schema=getattr(ledger.recorder.datastore, "schema", ""),
         select_notifications=ledger.recorder.select_notifications,
         to_event=to_event,
         load_job=lambda job_id, version: ledger.repository.get(job_id, version=version),
