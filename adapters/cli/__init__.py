@@ -25,9 +25,9 @@ EXIT_INTERRUPTED = 130
 COMMAND_MODULES: tuple[str, ...] = (
     "spec_cmds",
     "serve_cmd",
-    "run_cmds",
     "bot_cmd",
     "job_cmds",
+    "run_cmds",
     "ledger_cmds",
 )
 

@@ -1,10 +1,12 @@
 """`klippfisk job run|logs|get`: run a job file here and now, read its output, fetch results.
 
 `job run` compiles the file, records it in the ledger and, unless `--wait=false`, runs it in
-this process with the embedded runner while printing its history as it happens, then prints
-what the task wrote and the commands to look further. Unlike Bacalhau (which exits 0 either
-way) the exit code says how the job went: 0 completed with exit code 0, 1 failed, stopped,
-timed out or non-zero exit, 2 usage or I/O, 130 interrupted (the job is stopped first).
+this process while printing its history as it happens, then prints what the task wrote and
+the commands to look further. The runner hands each task to the executor `--executor` (or
+KLIPPFISK_EXECUTOR__DEFAULT) picks: the embedded one, or a Bacalhau cluster (BACALHAU_API_*).
+Unlike Bacalhau (which exits 0 either way) the exit code says how the job went: 0 completed
+with exit code 0, 1 failed, stopped, timed out or non-zero exit, 2 usage or I/O, 130
+interrupted (the job is stopped first).
 """
 
 from __future__ import annotations
@@ -23,10 +25,10 @@ from urllib.request import url2pathname
 
 from adapters.cli.job_cmds import guarded, job_group
 from adapters.cli.output import emit
-from adapters.cli.spec_cmds import _compile_options, _load, _Usage
+from adapters.cli.spec_cmds import UsageError, compile_options, load_compiled
 from adapters.settings import AppSettings
 from engine import ExecutionView, JobState, JobView, Ledger, LedgerError, NoChanges, Source
-from engine.executors.registry import default_registry
+from engine.executors.registry import EXECUTOR_CHOICES, default_registry
 from engine.results import execution_results_dir
 from engine.runner import Runner
 from spec import CompiledSpec, SpecError
@@ -46,7 +48,7 @@ def add_commands(commands: Any) -> None:
     """Add `run`, `logs` and `get` to an existing `job` sub-parser."""
     run = commands.add_parser("run", help="compile, submit and run a job file; print its output")
     run.add_argument("file", metavar="FILE", help="path, URL, or - for stdin")
-    _compile_options(run, formats=("text", "json", "yaml"), default="text")
+    compile_options(run, formats=("text", "json", "yaml"), default="text")
     run.add_argument(
         "--wait",
         nargs="?",
@@ -62,6 +64,12 @@ def add_commands(commands: Any) -> None:
         "--dry-run", action="store_true", help="print the compiled job; submit nothing"
     )
     run.add_argument("--timeout", type=float, metavar="SECONDS", help="stop the job after this")
+    run.add_argument(
+        "--executor",
+        choices=EXECUTOR_CHOICES,
+        help="where the job runs: local (this machine) or bacalhau (the cluster named by "
+        "BACALHAU_API_HOST/PORT/KEY); default KLIPPFISK_EXECUTOR__DEFAULT, else local",
+    )
     run.add_argument("--force", action="store_true", help="run again even if the spec is unchanged")
     run.add_argument(
         "--cache",
@@ -95,8 +103,8 @@ def _boolean(value: str) -> bool:
 
 def _run(args: argparse.Namespace) -> int:
     try:
-        compiled = _load(args.file, args)
-    except _Usage as exc:
+        compiled = load_compiled(args.file, args)
+    except UsageError as exc:
         return _fail(str(exc), EXIT_USAGE)
     except SpecError as exc:
         return _fail(exc.summary(), EXIT_BAD)
@@ -127,8 +135,12 @@ def _submit_and_run(ledger: Ledger, compiled: CompiledSpec, args: argparse.Names
             )
         return EXIT_OK
     settings = AppSettings()
-    runner = Runner(ledger, default_registry(settings), settings, use_cache=args.cache)
-    view = _run_and_watch(runner, job_id, args, quiet)
+    executors = default_registry(settings, args.executor)
+    try:
+        runner = Runner(ledger, executors, settings, use_cache=args.cache)
+        view = _run_and_watch(runner, job_id, args, quiet)
+    finally:
+        executors.close()
     return _report(view, args)
 
 
@@ -167,10 +179,10 @@ def _run_and_watch(runner: Runner, job_id: str, args: argparse.Namespace, quiet:
         thread.join()
         raise
     progress.show()
-    if follower:
-        follower.show()
     if errors:
         raise errors[0]
+    if follower:
+        follower.finish(outcome[0])
     return outcome[0]
 
 
@@ -297,6 +309,14 @@ class _OutputFollower:
             out.write(chunk.decode("utf-8", errors="replace"))
             out.flush()
 
+    def finish(self, view: JobView) -> None:
+        """Print the rest; an execution that ran elsewhere (on a Bacalhau cluster) left no
+        files here to follow, so its output is printed whole once it is known."""
+        self.show()
+        execution = _latest(view)
+        if not self.offsets and execution is not None:
+            _print_output(execution)
+
 
 def _logs(args: argparse.Namespace) -> int:
     def action(ledger: Ledger) -> int:
@@ -307,7 +327,7 @@ def _logs(args: argparse.Namespace) -> int:
                 follower.show()
                 time.sleep(POLL_SECONDS)
                 view = ledger.get(view.id)
-            follower.show()
+            follower.finish(view)
             return EXIT_OK
         execution = _latest(view)
         if execution is None:

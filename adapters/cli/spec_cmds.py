@@ -17,7 +17,7 @@ from spec.schema_export import render, schemas
 from spec.sources import read_source
 from spec.template import variables_from
 
-__all__ = ["register"]
+__all__ = ["UsageError", "compile_options", "load_compiled", "register"]
 
 EXIT_OK, EXIT_BAD, EXIT_USAGE = 0, 1, 2
 
@@ -30,18 +30,18 @@ def register(subparsers: Any) -> None:
 
     validate = commands.add_parser("validate", help="check job files; exit 1 if any is invalid")
     validate.add_argument("files", nargs="+", metavar="FILE", help="path, URL, or - for stdin")
-    _compile_options(validate, formats=("text", "json"), default="text")
+    compile_options(validate, formats=("text", "json"), default="text")
     validate.set_defaults(func=_validate)
 
     compile_ = commands.add_parser("compile", help="print the canonical job, CIDs and report")
     compile_.add_argument("file", metavar="FILE", help="path, URL, or - for stdin")
-    _compile_options(compile_, formats=("yaml", "json"), default="yaml")
+    compile_options(compile_, formats=("yaml", "json"), default="yaml")
     compile_.set_defaults(func=_compile)
 
     diff = commands.add_parser("diff", help="semantic diff of two jobs; exit 1 if they differ")
     diff.add_argument("left", metavar="A")
     diff.add_argument("right", metavar="B")
-    _compile_options(diff, formats=("text", "json"), default="text")
+    compile_options(diff, formats=("text", "json"), default="text")
     diff.set_defaults(func=_diff)
 
     schema = commands.add_parser("schema", help="print a JSON Schema of the job forms")
@@ -54,9 +54,11 @@ def register(subparsers: Any) -> None:
     explain_.set_defaults(func=_explain)
 
 
-def _compile_options(
+def compile_options(
     parser: argparse.ArgumentParser, formats: tuple[str, ...], default: str
 ) -> None:
+    """Add --output, --profile and the templating options: every command that compiles a
+    document (here and `job run`) takes them the same way."""
     parser.add_argument("--output", "-o", choices=formats, default=default)
     parser.add_argument(
         "--profile", default="klippfisk", help="default profile: " + ", ".join(PROFILES)
@@ -81,24 +83,28 @@ def _schema_names() -> str:
     return ", ".join(name.removesuffix(".schema.json") for name in schemas())
 
 
-class _Usage(Exception):
-    """A usage or I/O fault: exit 2 with this message."""
+class UsageError(Exception):
+    """A usage or I/O fault (unreadable file, unknown profile): exit 2 with this message."""
 
 
-def _load(ref: str, args: argparse.Namespace) -> CompiledSpec:
-    """Read and compile one document; I/O faults become _Usage, document faults SpecError."""
+def load_compiled(ref: str, args: argparse.Namespace) -> CompiledSpec:
+    """Read and compile one document as the options of `compile_options` ask.
+
+    I/O faults raise UsageError, faults of the document itself SpecError, so each command
+    maps them to its exit codes the same way.
+    """
     if args.profile not in PROFILES:
-        raise _Usage(f"unknown profile {args.profile!r}; use one of: {', '.join(PROFILES)}")
+        raise UsageError(f"unknown profile {args.profile!r}; use one of: {', '.join(PROFILES)}")
     try:
         data, source = read_source(ref)
     except LoadError as exc:
-        raise _Usage(str(exc)) from None
+        raise UsageError(str(exc)) from None
     variables = None
     if args.template_vars or args.template_envs:
         try:
             variables = variables_from(args.template_vars, args.template_envs)
         except SpecError as exc:
-            raise _Usage(str(exc)) from None
+            raise UsageError(str(exc)) from None
     return compile_document(data, source=source, profile=args.profile, variables=variables)
 
 
@@ -107,8 +113,8 @@ def _validate(args: argparse.Namespace) -> int:
     status = EXIT_OK
     for ref in args.files:
         try:
-            compiled = _load(ref, args)
-        except _Usage as exc:
+            compiled = load_compiled(ref, args)
+        except UsageError as exc:
             return _usage(str(exc))
         except SpecError as exc:
             status = EXIT_BAD
@@ -145,8 +151,8 @@ def _print_result(result: dict[str, Any]) -> None:
 
 def _compile(args: argparse.Namespace) -> int:
     try:
-        compiled = _load(args.file, args)
-    except _Usage as exc:
+        compiled = load_compiled(args.file, args)
+    except UsageError as exc:
         return _usage(str(exc))
     except SpecError as exc:
         print(exc, file=sys.stderr)
@@ -157,8 +163,8 @@ def _compile(args: argparse.Namespace) -> int:
 
 def _diff(args: argparse.Namespace) -> int:
     try:
-        left, right = _load(args.left, args), _load(args.right, args)
-    except _Usage as exc:
+        left, right = load_compiled(args.left, args), load_compiled(args.right, args)
+    except UsageError as exc:
         return _usage(str(exc))
     except SpecError as exc:
         print(exc, file=sys.stderr)

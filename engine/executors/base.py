@@ -79,3 +79,6 @@ class Executor(Protocol):
     def run(
         self, request: ExecutionRequest, hooks: ExecutionHooks, cancel: threading.Event
     ) -> ExecutionOutcome: ...
+
+    def close(self) -> None:
+        """Release connections and other resources once no more runs will come."""

@@ -1,19 +1,23 @@
 """Which executor runs which engine: the runner asks here, by the task's engine type.
 
-Executors are tried in the order they were registered, so a deployment can put the remote
-Bacalhau executor first (everything it supports goes to the cluster) or last (only what the
-local executor cannot run). An engine nobody supports fails the job in Bacalhau's words:
-`does not support <engine>`.
+Executors are tried in the order they were registered. The default registry puts the
+executor the settings (or `job run --executor`) chose first: with `bacalhau`, every engine
+the cluster is configured for (`KLIPPFISK_BACALHAU__ENGINES`) goes there and the rest (e.g.
+`noop`) still runs here; with `local`, nothing leaves the machine. An engine nobody supports
+fails the job in Bacalhau's words: `does not support <engine>`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import get_args
 
 from engine.executors.base import Executor, ExecutorError
-from engine.settings import Settings
+from engine.settings import ExecutorSettings, Settings
 
-__all__ = ["ExecutorRegistry", "UnsupportedEngine", "default_registry"]
+__all__ = ["EXECUTOR_CHOICES", "ExecutorRegistry", "UnsupportedEngine", "default_registry"]
+
+EXECUTOR_CHOICES: tuple[str, ...] = get_args(ExecutorSettings.model_fields["default"].annotation)
 
 
 class UnsupportedEngine(ExecutorError):
@@ -46,13 +50,25 @@ class ExecutorRegistry:
             "runs (docker, wasm, noop) or run the job on a Bacalhau cluster that has it"
         )
 
+    def close(self) -> None:
+        """Release what the executors hold (the remote one keeps an HTTP connection pool)."""
+        for executor in self._executors:
+            executor.close()
 
-def default_registry(settings: Settings) -> ExecutorRegistry:
-    """The embedded executor, or with `executor.remote` the Bacalhau cluster's executor."""
-    if settings.executor.remote:
-        from engine.executors.bacalhau import BacalhauExecutor
 
-        return ExecutorRegistry([BacalhauExecutor(settings.bacalhau)])
+def default_registry(settings: Settings, executor: str | None = None) -> ExecutorRegistry:
+    """The executor `executor` names (default: `settings.executor.default`) first; with
+    `bacalhau`, the embedded executor after it for the engines the cluster is not sent."""
     from engine.executors.local import LocalExecutor
 
-    return ExecutorRegistry([LocalExecutor(settings)])
+    choice = executor or settings.executor.default
+    if choice not in EXECUTOR_CHOICES:
+        raise ExecutorError(
+            f"unknown executor {choice!r}; use one of: {', '.join(EXECUTOR_CHOICES)}"
+        )
+    registry = ExecutorRegistry([LocalExecutor(settings)])
+    if choice == "bacalhau":
+        from engine.executors.bacalhau import BacalhauExecutor
+
+        registry.register(BacalhauExecutor(settings.bacalhau), first=True)
+    return registry

@@ -1,7 +1,8 @@
 """The embedded executor: runs tasks on this machine with no server and no account.
 
-One executor, several engines: `wasm` in wasmtime, `docker` as a sandboxed host process
-(python images in python.wasm when it is installed), `noop`. Everything an engine needs on
+One executor, several engines: `wasm` in wasmtime, `docker` in a Docker daemon's containers
+when one answers, else as a sandboxed host process (python images in python.wasm when it is
+installed), `noop`. Everything an engine needs on
 disk is prepared by `Workspace`; anything that goes wrong before or around the task becomes
 a failed outcome with a sentence, never an exception for the runner to interpret.
 """
@@ -12,6 +13,7 @@ import logging
 import threading
 
 from engine.executors.base import ExecutionHooks, ExecutionOutcome, ExecutionRequest, ExecutorError
+from engine.executors.local.docker import DockerEngine
 from engine.executors.local.host import HostProcessEngine
 from engine.executors.local.noop import NoopEngine
 from engine.executors.local.python_wasm import PythonWasmEngine, find_python_wasm
@@ -34,10 +36,14 @@ class LocalExecutor:
         self.settings = settings
         cache = ModuleCache(settings.executor.cache_dir or settings.data_dir / "cache" / "wasm")
         self.wasm = WasmEngine(cache, settings.executor)
+        self.docker = DockerEngine(settings.executor.docker)
         self.host = HostProcessEngine()
         python = find_python_wasm(settings.executor)
         self.python = python and PythonWasmEngine(python, cache, settings.executor)
         self.noop = NoopEngine()
+
+    def close(self) -> None:
+        self.docker.close()
 
     def supports(self, engine_type: str) -> bool:
         return engine_type.lower() in ("wasm", "docker", "noop")
@@ -64,11 +70,13 @@ class LocalExecutor:
 
     def _engine(
         self, engine_type: str, workspace: Workspace
-    ) -> WasmEngine | HostProcessEngine | PythonWasmEngine | NoopEngine:
+    ) -> WasmEngine | DockerEngine | HostProcessEngine | PythonWasmEngine | NoopEngine:
         if engine_type == "wasm":
             return self.wasm
         if engine_type == "noop":
             return self.noop
+        if self.docker.available():
+            return self.docker
         if self.python and PythonWasmEngine.accepts(workspace.engine_params):
             return self.python
         return self.host

@@ -66,7 +66,7 @@ class HostProcessEngine:
             )
         argv = task_argv(params)
         _check_command(argv[0])
-        network = _network_allowed(workspace.request.task)
+        network = workspace.network != "none"
         uid = pick_task_uid()
         sandbox = Sandbox(
             root=workspace.work_dir / "root",
@@ -106,12 +106,9 @@ class HostProcessEngine:
             hooks.started(NODE, notes)
             with Watchdog(workspace.limits.timeout_seconds, cancel, lambda: _kill(proc)) as dog:
                 code = proc.wait()
-        if dog.cancelled:
-            return summarise(results, cancelled=True, error="stopped while running", notes=notes)
-        if dog.timed_out:
-            limit = workspace.limits.timeout_seconds
-            error = f"execution timed out after {limit:g}s; the process group was killed"
-            return summarise(results, timed_out=True, error=error, notes=notes)
+        cut = dog.cut_short(results, notes, killed="the process group was killed")
+        if cut is not None:
+            return cut
         if code == SETUP_FAILED:
             detail = results.head(results.stderr)[0].strip().splitlines()[-1:]
             raise ExecutorError(
@@ -139,16 +136,6 @@ def _check_command(program: str) -> None:
 
 def _on_path(program: str) -> bool:
     return any((Path(d) / program).is_file() for d in SANDBOX_PATH.split(":"))
-
-
-def _network_allowed(task: dict[str, Any]) -> bool:
-    kind = str((task.get("Network") or {}).get("Type") or "None").lower()
-    if kind == "http":
-        raise ExecutorError(
-            "Network type HTTP (a domain allow-list) is not supported by the local executor; "
-            "use None, or Host/Full if the task may reach any address."
-        )
-    return kind in ("host", "full")
 
 
 def _hand_over_writable(workspace: Workspace, uid: int | None) -> None:

@@ -13,7 +13,7 @@ the runner. No bubblewrap, no Docker, no util-linux tools.
 
 from __future__ import annotations
 
-import json
+import marshal
 import math
 import os
 import random
@@ -66,4 +66,4 @@ class Sandbox:
             "cpu_seconds": math.ceil(self.limits.timeout_seconds) + 1,
             "tmp_bytes": self.limits.memory_bytes,
         }
-        return [sys.executable, "-I", "-S", str(INIT), json.dumps(spec), *argv]
+        return [sys.executable, "-I", "-S", str(INIT), marshal.dumps(spec).hex(), *argv]

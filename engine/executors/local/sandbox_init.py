@@ -1,8 +1,12 @@
 """The sandbox's first process: builds the task's namespaces and root, then becomes the task.
 
-Run as `python -I -S sandbox_init.py SPEC_JSON ARGV...` (standard library only, so it
-starts in ~15 ms; one process doing every mount with system calls is several times faster
-than a shell running mount(8) a dozen times). It
+Run as `python -I -S sandbox_init.py SPEC ARGV...`, SPEC being the `marshal` bytes of a
+dict, in hex. It starts a fresh interpreter for every task, so it imports only what it
+must: `marshal` is built in where `json` pulls in `re`, and `typing`, `functools` and
+`signal` are left out; together that is about half of its start-up. It leaves with
+`os._exit`, skipping an interpreter shutdown nobody waits for. One process doing every
+mount with system calls is several times faster than a shell running mount(8) a dozen
+times. It
 
 1. asks to be SIGKILLed if the runner dies, so a crashed runner leaves nothing behind;
 2. unshares mount, PID and (unless networking is allowed) network namespaces, plus a user
@@ -21,15 +25,18 @@ A failure before the exec prints one line to stderr and exits with status 125.
 from __future__ import annotations
 
 import ctypes
-import functools
-import json
+import marshal
 import os
 import resource
-import signal
 import sys
-from typing import Any
+import warnings  # noqa: F401  os.execvp imports it lazily, which fails once chrooted
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (see above)
+if TYPE_CHECKING:
+    from typing import Any
 
 SETUP_FAILED = 125
+SIGKILL = 9
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x20000, 0x10000000, 0x20000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
@@ -40,9 +47,13 @@ HOST_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc")
 DEV_NODES = ("null", "zero", "full", "random", "urandom")
 
 
-@functools.cache
+_LIBC: list[ctypes.CDLL] = []
+
+
 def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(None, use_errno=True)
+    if not _LIBC:
+        _LIBC.append(ctypes.CDLL(None, use_errno=True))
+    return _LIBC[0]
 
 
 class SetupError(Exception):
@@ -134,16 +145,16 @@ def _become_task(spec: dict[str, Any], argv: list[str]) -> None:
     try:
         os.execvp(argv[0], argv)
     except OSError as exc:
-        print(f"{argv[0]}: {exc.strerror}", file=sys.stderr)
+        print(f"{argv[0]}: {exc.strerror}", file=sys.stderr, flush=True)
         os._exit(127 if isinstance(exc, FileNotFoundError) else 126)
 
 
 def main() -> None:
-    spec = json.loads(sys.argv[1])
+    spec = marshal.loads(bytes.fromhex(sys.argv[1]))
     argv = sys.argv[2:]
     outer_uid, outer_gid = os.getuid(), os.getgid()
     try:
-        _check(_libc().prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0), "pdeathsig")
+        _check(_libc().prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), "pdeathsig")
         flags = CLONE_NEWNS | CLONE_NEWPID | (0 if spec["network"] else CLONE_NEWNET)
         if spec["userns"]:
             flags |= CLONE_NEWUSER
@@ -151,19 +162,19 @@ def main() -> None:
         if spec["userns"]:
             _map_to_root(outer_uid, outer_gid)
     except (SetupError, OSError) as exc:
-        print(f"sandbox set-up failed: {exc}", file=sys.stderr)
-        sys.exit(SETUP_FAILED)
+        print(f"sandbox set-up failed: {exc}", file=sys.stderr, flush=True)
+        os._exit(SETUP_FAILED)
     child = os.fork()
     if child == 0:
         try:
-            _check(_libc().prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0), "pdeathsig")
+            _check(_libc().prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), "pdeathsig")
             _become_task(spec, argv)
         except (SetupError, OSError) as exc:
-            print(f"sandbox set-up failed: {exc}", file=sys.stderr)
+            print(f"sandbox set-up failed: {exc}", file=sys.stderr, flush=True)
             os._exit(SETUP_FAILED)
     _, status = os.waitpid(child, 0)
     code = os.waitstatus_to_exitcode(status)
-    sys.exit(code if code >= 0 else 128 - code)
+    os._exit(code if code >= 0 else 128 - code)
 
 
 if __name__ == "__main__":

@@ -98,13 +98,9 @@ def _trapped(
     exc: wasmtime.Trap, dog: Watchdog, workspace: Workspace, fuel: int | None, notes: list[str]
 ) -> ExecutionOutcome:
     results = workspace.results
-    if dog.cancelled:
-        return summarise(results, cancelled=True, error="stopped while running", notes=notes)
-    if dog.timed_out:
-        limit = workspace.limits.timeout_seconds
-        return summarise(
-            results, timed_out=True, error=f"execution timed out after {limit:g}s", notes=notes
-        )
+    cut = dog.cut_short(results, notes)
+    if cut is not None:
+        return cut
     if exc.trap_code == wasmtime.TrapCode.OUT_OF_FUEL:
         error = (
             f"the module used up its CPU budget of {fuel} fuel units; raise "

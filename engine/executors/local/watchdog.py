@@ -13,6 +13,9 @@ import time
 from collections.abc import Callable
 from types import TracebackType
 
+from engine.executors.base import ExecutionOutcome
+from engine.results import ResultsDir, summarise
+
 __all__ = ["Watchdog"]
 
 # How often running executions' cancel flags are looked at; bounds the delay of a stop.
@@ -52,6 +55,20 @@ class Watchdog:
     @property
     def fired(self) -> bool:
         return self.timed_out or self.cancelled
+
+    def cut_short(
+        self, results: ResultsDir, notes: list[str], killed: str = ""
+    ) -> ExecutionOutcome | None:
+        """The outcome of a run this watchdog cut short (None if it did not): every engine
+        words a stop and a timeout alike, adding what `killed` says was done about it."""
+        if self.cancelled:
+            return summarise(results, cancelled=True, error="stopped while running", notes=notes)
+        if self.timed_out:
+            error = f"execution timed out after {self.timeout_seconds:g}s" + (
+                f"; {killed}" if killed else ""
+            )
+            return summarise(results, timed_out=True, error=error, notes=notes)
+        return None
 
     def check(self, now: float) -> bool:
         """Fire if due; True when this watchdog needs no more looking after.

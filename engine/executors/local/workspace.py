@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.executors.base import ExecutionRequest
+from engine.executors.base import ExecutionRequest, ExecutorError
 from engine.executors.local.limits import TaskLimits
 from engine.inputs import Mount, result_mounts, result_names, stage_inputs
 from engine.results import ResultsDir
@@ -54,6 +54,21 @@ class Workspace:
     def engine_params(self) -> dict:
         """The task's `Engine.Params` (an empty dict when the spec has none)."""
         return (self.request.task.get("Engine") or {}).get("Params") or {}
+
+    @property
+    def network(self) -> str:
+        """The task's network, lower case: none (the default), host or full.
+
+        HTTP (a domain allow-list) needs a filtering proxy the local executor does not have,
+        so it is refused rather than quietly widened or narrowed.
+        """
+        kind = str((self.request.task.get("Network") or {}).get("Type") or "None").lower()
+        if kind == "http":
+            raise ExecutorError(
+                "Network type HTTP (a domain allow-list) is not supported by the local "
+                "executor; use None, or Host/Full if the task may reach any address."
+            )
+        return kind if kind in ("host", "full") else "none"
 
     @property
     def env(self) -> dict[str, str]:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from adapters import cli
 from adapters.cli import main
 from engine import JobState, Ledger
 from engine.executors.registry import default_registry
@@ -223,3 +224,17 @@ def test_logs_follow_prints_a_running_jobs_output_until_it_ends(job_file, capsys
     out, _ = capsys.readouterr()
     assert code == 0
     assert out == "early\nlate\n"
+
+
+@pytest.mark.parametrize(
+    "modules", [("run_cmds", "job_cmds"), ("job_cmds", "run_cmds")], ids=["run-first", "job-first"]
+)
+def test_run_joins_the_shared_job_group_whatever_the_module_order(modules, monkeypatch):
+    monkeypatch.setattr(cli, "COMMAND_MODULES", modules)
+    parser = cli.build_parser()
+
+    run = parser.parse_args(["job", "run", "--executor", "bacalhau", "job.yaml"])
+    listing = parser.parse_args(["job", "list"])
+
+    assert (run.job_command, run.executor) == ("run", "bacalhau")
+    assert listing.job_command == "list"

@@ -8,9 +8,15 @@ hook calls and the results directory, so tests read like "this task, this outcom
 from __future__ import annotations
 
 import base64
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
 import threading
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,9 +25,12 @@ import pytest
 
 from engine.executors.base import ExecutionOutcome, ExecutionRequest
 from engine.executors.local import LocalExecutor
-from engine.settings import ExecutorSettings, Settings
+from engine.settings import DockerSettings, ExecutorSettings, Settings
 
 WASM_DIR = Path(__file__).parents[2] / "data" / "wasm"
+DOCKERD = Path(__file__).with_name("docker_daemon.py")
+# The images the test daemon "has", with their default command, as `docker inspect` shows.
+IMAGES = {"busybox:1.36": {"Cmd": ["sh"]}, "python:3.12-slim": {"Cmd": ["python3"]}}
 
 
 @dataclass
@@ -54,7 +63,56 @@ def wasm_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def settings(isolated_data_dir: Path, wasm_cache_dir: Path) -> Settings:
-    return Settings(data_dir=isolated_data_dir, executor=ExecutorSettings(cache_dir=wasm_cache_dir))
+    """No Docker daemon (whatever this machine has): docker tasks take the host path."""
+    no_docker = DockerSettings(host=None, default_socket=isolated_data_dir / "no-docker.sock")
+    return Settings(
+        data_dir=isolated_data_dir,
+        executor=ExecutorSettings(cache_dir=wasm_cache_dir, docker=no_docker),
+    )
+
+
+@dataclass
+class FakeDockerd:
+    """A running Docker-API-shaped server (tests/unit/executors/docker_daemon.py)."""
+
+    socket: Path
+    journal: Path
+
+    @property
+    def settings(self) -> DockerSettings:
+        return DockerSettings(host=f"unix://{self.socket}")
+
+    def requests(self, method: str | None = None, path: str = "") -> list[dict[str, Any]]:
+        """What the daemon was asked, in order (optionally one method, paths ending so)."""
+        lines = self.journal.read_text().splitlines() if self.journal.exists() else []
+        entries = [json.loads(line) for line in lines]
+        return [
+            e
+            for e in entries
+            if (method is None or e["method"] == method) and e["path"].endswith(path)
+        ]
+
+
+@pytest.fixture(scope="session")
+def dockerd() -> Iterator[FakeDockerd]:
+    """The Docker-API-shaped server, one process for the session, on a short socket path
+    (unix socket paths are limited to about 100 bytes)."""
+    home = Path(tempfile.mkdtemp(prefix="kdock-", dir="/tmp"))
+    daemon = FakeDockerd(home / "docker.sock", home / "journal.jsonl")
+    proc = subprocess.Popen(
+        [sys.executable, str(DOCKERD), str(daemon.socket), str(daemon.journal), json.dumps(IMAGES)]
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not daemon.socket.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the Docker-API-shaped test server did not start")
+            time.sleep(0.02)
+        yield daemon
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from engine.executors.base import ExecutionOutcome
+from engine.executors.base import ExecutionOutcome, ExecutorError
 from engine.executors.local import LocalExecutor
 from engine.executors.registry import ExecutorRegistry, UnsupportedEngine, default_registry
 
@@ -46,6 +46,9 @@ class _Remote:
     def run(self, request, hooks, cancel) -> ExecutionOutcome:  # pragma: no cover
         raise AssertionError("not run in this test")
 
+    def close(self) -> None:
+        """Nothing held."""
+
 
 def test_registry_picks_the_first_executor_that_supports_the_engine(settings):
     registry = default_registry(settings)
@@ -62,11 +65,24 @@ def test_registry_names_the_engine_nobody_supports():
         ExecutorRegistry([_Remote()]).for_engine("flibble")
 
 
-def test_remote_setting_sends_jobs_to_the_bacalhau_executor(settings):
+def test_the_bacalhau_setting_puts_the_cluster_first_and_keeps_local_for_the_rest(settings):
     remote = settings.model_copy(
-        update={"executor": settings.executor.model_copy(update={"remote": True})}
+        update={"executor": settings.executor.model_copy(update={"default": "bacalhau"})}
     )
 
-    executors = list(default_registry(remote))
+    registry = default_registry(remote)
 
-    assert [e.name for e in executors] == ["bacalhau"]
+    assert [e.name for e in registry] == ["bacalhau", "local"]
+    assert registry.for_engine("docker").name == "bacalhau"
+    assert registry.for_engine("noop").name == "local"
+    registry.close()
+
+
+def test_an_explicit_choice_wins_over_the_setting(settings):
+    assert [e.name for e in default_registry(settings, "bacalhau")][0] == "bacalhau"
+    assert [e.name for e in default_registry(settings)] == ["local"]
+
+
+def test_an_unknown_executor_name_is_refused_with_the_choices(settings):
+    with pytest.raises(ExecutorError, match="use one of: local, bacalhau"):
+        default_registry(settings, "kubernetes")

@@ -1,0 +1,172 @@
+"""`docker` tasks on a real Docker daemon, through its Engine API.
+
+Used whenever a daemon answers (DOCKER_HOST, else /var/run/docker.sock); otherwise docker
+tasks fall back to the host-process sandbox. The container gets the task's command, env and
+working directory; inputs bind-mounted read-only and result paths writable at their
+targets; no network unless the spec allows it; memory (without swap), CPU and process
+limits. Images are never pulled: a missing one is an error that says to pull it. The wall
+clock is ours to enforce (Docker has none): the watchdog kills the container at the
+deadline. Logs are read back demultiplexed into the results directory, and the container is
+removed whatever happened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from engine.executors.base import ExecutionHooks, ExecutionOutcome
+from engine.executors.local.docker_api import DockerClient, DockerError
+from engine.executors.local.watchdog import Watchdog
+from engine.executors.local.workspace import Workspace
+from engine.results import summarise
+from engine.settings import DockerSettings
+
+__all__ = ["DockerEngine", "container_config"]
+
+log = logging.getLogger(__name__)
+
+NODE = "local"
+NETWORK_MODES = {"none": "none", "host": "host", "full": "bridge"}
+
+
+def container_config(workspace: Workspace) -> dict[str, Any]:
+    """The ContainerCreate body for one task: what runs, what it sees, what it may use."""
+    params = workspace.engine_params
+    limits = workspace.limits
+    network = NETWORK_MODES[workspace.network]
+    config: dict[str, Any] = {
+        "Image": str(params.get("Image", "")),
+        "Env": [f"{key}={value}" for key, value in workspace.env.items()],
+        "Labels": {
+            "klippfisk.job": workspace.request.job_id,
+            "klippfisk.execution": workspace.request.execution_id,
+        },
+        "Tty": False,
+        "OpenStdin": False,
+        "NetworkDisabled": network == "none",
+        "HostConfig": {
+            "NetworkMode": network,
+            "Memory": limits.memory_bytes,
+            "MemorySwap": limits.memory_bytes,  # the same figure: no swap on top
+            "NanoCpus": limits.cpu_millicores * 1_000_000,
+            "PidsLimit": limits.pids,
+            "Mounts": [
+                {
+                    "Type": "bind",
+                    "Source": str(mount.source),
+                    "Target": mount.target,
+                    "ReadOnly": mount.read_only,
+                }
+                for mount in workspace.mounts
+            ],
+            "SecurityOpt": ["no-new-privileges"],
+            "AutoRemove": False,  # the logs are read after it stops; we remove it then
+        },
+    }
+    entrypoint = [str(a) for a in params.get("Entrypoint") or []]
+    parameters = [str(a) for a in params.get("Parameters") or []]
+    if entrypoint:
+        config["Entrypoint"] = entrypoint
+    if entrypoint or parameters:
+        config["Cmd"] = parameters
+    if params.get("WorkingDirectory"):
+        config["WorkingDir"] = str(params["WorkingDirectory"])
+    return config
+
+
+class DockerEngine:
+    """Runs `docker` tasks in containers of a reachable Docker daemon."""
+
+    def __init__(self, settings: DockerSettings) -> None:
+        self.settings = settings
+        self._client: DockerClient | None = None
+        self._lock = threading.Lock()
+
+    def available(self) -> bool:
+        """Whether a daemon answers now. DOCKER_HOST set but silent is an error, not a
+        fallback: the user asked for that daemon. The default socket may just be stale."""
+        client = self._locate()
+        if client is None:
+            return False
+        if client.ping():
+            return True
+        if self.settings.host:
+            raise DockerError(
+                f"The Docker daemon at DOCKER_HOST={self.settings.host} does not answer; start "
+                "it, or unset DOCKER_HOST to run host-compatible images in the local sandbox."
+            )
+        return False
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+    def run(
+        self, workspace: Workspace, hooks: ExecutionHooks, cancel: threading.Event
+    ) -> ExecutionOutcome:
+        client = self._locate()
+        if client is None:
+            raise DockerError("No Docker daemon was found; start Docker or set DOCKER_HOST.")
+        config = container_config(workspace)
+        container = client.create(f"klippfisk-{workspace.request.execution_id}", config)
+        try:
+            return self._run(client, container, config, workspace, hooks, cancel)
+        finally:
+            try:
+                client.remove(container)
+            except DockerError as exc:
+                log.warning("container %s was not removed: %s", container, exc)
+
+    def _run(
+        self,
+        client: DockerClient,
+        container: str,
+        config: dict[str, Any],
+        workspace: Workspace,
+        hooks: ExecutionHooks,
+        cancel: threading.Event,
+    ) -> ExecutionOutcome:
+        notes = [
+            f"docker container {container[:12]} (image {config['Image']}, network "
+            f"{config['HostConfig']['NetworkMode']}) on {client.socket_path}"
+        ]
+        client.start(container)
+        hooks.started(NODE, notes)
+        kill = _quiet_kill(client, container)
+        with Watchdog(workspace.limits.timeout_seconds, cancel, kill) as dog:
+            code = client.wait(container)
+        results = workspace.results
+        with results.stdout.open("wb") as out, results.stderr.open("wb") as err:
+            client.logs(container, out, err)
+        cut = dog.cut_short(results, notes, killed="the container was killed")
+        if cut is not None:
+            return cut
+        if client.inspect(container).oom_killed:
+            limit = f"{workspace.limits.memory_bytes / 2**20:g} MiB"
+            error = (
+                f"memory limit exceeded: the container was killed at its limit of {limit}; "
+                "ask for more with Resources.Memory"
+            )
+            return summarise(results, error=error, notes=notes)
+        return summarise(results, exit_code=code, notes=notes)
+
+    def _locate(self) -> DockerClient | None:
+        """The daemon's client, made once one is found (a daemon may start after us)."""
+        with self._lock:
+            if self._client is None:
+                self._client = DockerClient.locate(self.settings)
+            return self._client
+
+
+def _quiet_kill(client: DockerClient, container: str) -> Callable[[], None]:
+    """A kill for the watchdog's shared thread, which must never die of a daemon's error."""
+
+    def kill() -> None:
+        with contextlib.suppress(DockerError):
+            client.kill(container)
+
+    return kill
