@@ -4,25 +4,56 @@ This module is the package's contract; import from here, not from the modules be
 `compile_*` return a `CompiledSpec` (canonical job, `job_cid`, `task_cids`, `Report`) or
 raise `SpecError` listing every problem at once (`LoadError` and `TemplateError` are kinds
 of it). `PROFILES` names the default profiles (`klippfisk`, the default, and `bacalhau`).
+
+The pipeline's front end is here too, for adapters that take a document apart themselves:
+`read_source` (file, `-` or URL, bounded), `load_document` (a `Document` with positions,
+held to `LoadLimits`), `render` and `variables_from` (Bacalhau's templating), the quantity
+parsers Bacalhau's resource fields use, and `cid_of` (the content address of any JSON value).
 """
 
+from spec.address import cid_of
 from spec.compile import compile_document, compile_job, compile_path, compile_url
 from spec.compiled import CompiledSpec, Report
 from spec.defaults import PROFILES
+from spec.document import Document
 from spec.errors import LoadError, Problem, SpecError, TemplateError
-from spec.load import LoadLimits
+from spec.limits import DEFAULT_LIMITS, LoadLimits
+from spec.load import load_document
+from spec.quantities import (
+    format_bytes,
+    format_cpu,
+    parse_bytes,
+    parse_cpu,
+    parse_duration_seconds,
+    parse_gpu,
+)
+from spec.sources import read_source
+from spec.template import render, variables_from
 
 __all__ = [
+    "DEFAULT_LIMITS",
     "PROFILES",
     "CompiledSpec",
+    "Document",
     "LoadError",
     "LoadLimits",
     "Problem",
     "Report",
     "SpecError",
     "TemplateError",
+    "cid_of",
     "compile_document",
     "compile_job",
     "compile_path",
     "compile_url",
+    "format_bytes",
+    "format_cpu",
+    "load_document",
+    "parse_bytes",
+    "parse_cpu",
+    "parse_duration_seconds",
+    "parse_gpu",
+    "read_source",
+    "render",
+    "variables_from",
 ]

@@ -16,7 +16,7 @@ from typing import Any
 
 import rfc8785
 
-__all__ = ["canonical_bytes", "cid_of"]
+__all__ = ["canonical_bytes", "cid_of", "cid_of_bytes", "encoder_agrees", "sorted_json_text"]
 
 # CIDv1 = <version 0x01><codec json 0x0200 as varint: 0x80 0x04><multihash sha2-256 0x12, 32>
 # then the digest. Those five header bytes are exactly 40 bits, eight base32 characters, so
@@ -29,18 +29,30 @@ _SHIFTS = tuple(range(270, -1, -10))
 _MAX_SAFE_INTEGER = 2**53 - 1
 # built once: json.dumps with non-default options builds a new encoder on every call
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+# ... and JSONEncoder.encode builds a new C encoder on every call, which costs more than
+# encoding a small object; the CIDs encode a job in a handful of pieces, so the C encoder
+# (the same function JSONEncoder uses, when CPython has it) is made once here. It is given
+# no circular-reference memo: what is hashed comes from a loader, which makes no cycles.
+_C_MAKE_ENCODER = getattr(json.encoder, "c_make_encoder", None)
+_C_ENCODE = (
+    _C_MAKE_ENCODER(
+        None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",", True, False, True
+    )
+    if _C_MAKE_ENCODER is not None
+    else None
+)
 
 
 def canonical_bytes(obj: Any) -> bytes:
     """RFC 8785 bytes of `obj`; raises ValueError for what JSON cannot say exactly.
 
-    Float-free data whose keys sort the same by code point as by UTF-16 unit (every key
-    below U+D800) serialises identically through the C `json` encoder, which is several
-    times faster than the pure-Python JCS writer; everything else goes to `rfc8785`.
+    Data the C `json` encoder writes exactly as RFC 8785 does (see `encoder_agrees`) goes
+    through it, which is several times faster than the pure-Python JCS writer; everything
+    else goes to `rfc8785`.
     """
-    if _json_encoder_agrees(obj):
+    if encoder_agrees(obj):
         try:
-            return _ENCODER.encode(obj).encode("utf-8")
+            return sorted_json_text(obj).encode("utf-8")
         except UnicodeEncodeError:
             pass  # a lone surrogate: let rfc8785 name the fault
     try:
@@ -53,15 +65,32 @@ def canonical_bytes(obj: Any) -> bytes:
         ) from exc
 
 
+def sorted_json_text(obj: Any) -> str:
+    """`obj` as compact, key-sorted JSON text: RFC 8785 exactly when `encoder_agrees(obj)`
+    (and its UTF-8 encoding succeeds: a lone surrogate has no canonical form)."""
+    if _C_ENCODE is None:
+        return _ENCODER.encode(obj)
+    return "".join(_C_ENCODE(obj, 0))
+
+
 def cid_of(obj: Any) -> str:
     """The CIDv1 (json codec, sha2-256, base32 lower) of `obj`'s canonical bytes."""
-    digest = hashlib.sha256(canonical_bytes(obj)).digest()
+    return cid_of_bytes(canonical_bytes(obj))
+
+
+def cid_of_bytes(data: bytes) -> str:
+    """The CIDv1 of bytes that are already canonical JSON."""
+    digest = hashlib.sha256(data).digest()
     bits = int.from_bytes(digest, "big") << 24  # 256 bits padded to 280: 28 ten-bit pairs
     return _CID_TEXT_PREFIX + "".join([_B32_PAIRS[(bits >> s) & 1023] for s in _SHIFTS])[:52]
 
 
-def _json_encoder_agrees(obj: Any) -> bool:
-    """True when the stdlib encoder's output is exactly RFC 8785 for `obj`."""
+def encoder_agrees(obj: Any) -> bool:
+    """True when the stdlib encoder's output is exactly RFC 8785 for `obj`.
+
+    That holds for float-free data whose integers are within +/-2^53 and whose keys sort
+    the same by code point as by UTF-16 unit (every key below U+D800 does).
+    """
     stack = [obj]
     while stack:
         value = stack.pop()

@@ -22,21 +22,22 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from spec.address import cid_of
+from spec.canonical import addresses, canonical_job
 from spec.compiled import CompiledSpec, Migration, Report, Warning_
 from spec.defaults import DEFAULT_PROFILE, PROFILES, apply_profile
+from spec.document import Document
 from spec.errors import Problem, SpecError
 from spec.legacy import rewrite_legacy_wasm, translate_ipvm, translate_legacy
-from spec.load import Document, LoadLimits, load_document
+from spec.limits import DEFAULT_LIMITS, LoadLimits, check_shape
+from spec.load import decode_text, load_document
 from spec.minimal import translate_code, translate_docker, translate_wasm
-from spec.models import SERVER_OWNED, Job, source_pointer
+from spec.models import SERVER_OWNED, Job, SourceSpelling
 from spec.sources import read_source
 from spec.template import render
 from spec.translation import Translation, parse_model, pydantic_problems
 from spec.validate import Findings, check
 
 __all__ = [
-    "canonical_job",
     "compile_document",
     "compile_job",
     "compile_path",
@@ -44,15 +45,6 @@ __all__ = [
     "detect_form",
 ]
 
-TASK_CID_FIELDS = (
-    "Engine",
-    "InputSources",
-    "Resources",
-    "Env",
-    "Network",
-    "Timeouts",
-    "ResultPaths",
-)
 _LEGACY_KEYS = {"apiversion", "spec"}
 _BARE_SPEC_KEYS = {"engine", "enginespec", "docker", "wasm", "verifier", "deal", "publisherspec"}
 _FORMS_HINT = (
@@ -71,7 +63,8 @@ def compile_document(
 ) -> CompiledSpec:
     """Compile one YAML or JSON document; raises SpecError listing every problem."""
     if variables is not None:
-        data = render(_text(data, source, limits), variables, source=source)
+        text = decode_text(data, source=source, limits=limits)
+        data = render(text, variables, source=source, limits=limits)
     document = load_document(data, source=source, limits=limits)
     return _compile(document.data, document, source, profile)
 
@@ -108,27 +101,15 @@ def compile_job(
     *,
     source: str = "<input>",
     profile: str = DEFAULT_PROFILE,
-    variables: Mapping[str, str] | None = None,
     limits: LoadLimits | None = None,
 ) -> CompiledSpec:
     """Compile already-parsed data (an HTTP body); there are no line numbers to report.
 
-    `variables` and `limits` are accepted for a uniform signature; parsed data has no
-    template text left to render and was bounded by whoever parsed it.
+    Parsed data has no template text left to render, but it can still be hostile (a body
+    nested thousands deep, or millions of values), so the depth and node limits apply.
     """
-    del variables, limits
+    check_shape(job, limits or DEFAULT_LIMITS, source)
     return _compile(job, None, source, profile)
-
-
-def _text(data: bytes | str, source: str, limits: LoadLimits | None) -> str:
-    """Text for templating; bytes that are not UTF-8 get the loader's own error."""
-    if isinstance(data, str):
-        return data
-    try:
-        return data.decode("utf-8").removeprefix("\ufeff")
-    except UnicodeDecodeError:
-        load_document(data, source=source, limits=limits)  # raises the located LoadError
-        raise  # pragma: no cover - the loader refuses what UTF-8 refuses
 
 
 def detect_form(data: Any) -> tuple[str, Any, str]:
@@ -232,11 +213,7 @@ def _compile(data: Any, document: Document | None, source: str, profile_name: st
         migrations=tuple(locate.migration(m) for m in out.migrations),
     )
     try:
-        job_cid = cid_of(canonical)
-        task_cids = {
-            task["Name"]: cid_of({k: task[k] for k in TASK_CID_FIELDS})
-            for task in canonical["Tasks"]
-        }
+        job_cid, task_cids = addresses(canonical)
     except ValueError as exc:  # e.g. an engine param holding 1e400 or 2**64
         problem = Problem(pointer="", message=str(exc), hint="Fix the value.", code="unaddressable")
         raise SpecError([problem], source) from None
@@ -258,51 +235,11 @@ def _checked_translation(job: dict[str, Any], source: str) -> dict[str, Any]:
         raise SpecError(pydantic_problems(exc), source) from None
 
 
-def canonical_job(job: dict[str, Any]) -> dict[str, Any]:
-    """The checked job in canonical shape: Bacalhau's field order, every field present."""
-    return {
-        "Name": job["Name"],
-        "Namespace": job["Namespace"],
-        "Type": job["Type"],
-        "Priority": job["Priority"] or 0,
-        "Count": job["Count"] or 0,
-        "Constraints": [
-            {"Key": c["Key"], "Operator": c["Operator"], "Values": list(c["Values"])}
-            for c in job["Constraints"]
-        ],
-        "Meta": dict(sorted(job["Meta"].items())),
-        "Labels": dict(sorted(job["Labels"].items())),
-        "Tasks": [_canonical_task(task) for task in job["Tasks"]],
-    }
-
-
-def _canonical_task(task: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "Name": task["Name"],
-        "Engine": _spec_config(task["Engine"]),
-        "Publisher": _spec_config(task["Publisher"]),
-        "Env": dict(sorted(task["Env"].items())),
-        "Meta": dict(sorted(task["Meta"].items())),
-        "InputSources": [
-            {"Source": _spec_config(s["Source"]), "Alias": s["Alias"], "Target": s["Target"]}
-            for s in task["InputSources"]
-        ],
-        "ResultPaths": [{"Name": r["Name"], "Path": r["Path"]} for r in task["ResultPaths"]],
-        "Resources": task["Resources"],
-        "Network": task["Network"],
-        "Timeouts": task["Timeouts"],
-    }
-
-
-def _spec_config(config: dict[str, Any]) -> dict[str, Any]:
-    return {"Type": config["Type"], "Params": dict(sorted(config["Params"].items()))}
-
-
 class _Locator:
     """Turns pointers in the translated job into pointers and line:col in the user's file."""
 
     def __init__(self, data: Any, document: Document | None, out: Translation, prefix: str) -> None:
-        self._data = data
+        self._spelling = SourceSpelling(data)
         self._document = document
         self._out = out
         self._prefix = prefix
@@ -311,7 +248,7 @@ class _Locator:
     def where(self, pointer: str, translated: bool = True) -> tuple[str, int | None, int | None]:
         if translated and self._translated:
             pointer = self._out.origin_of(pointer) or ""
-        source = source_pointer(self._data, self._prefix + pointer)
+        source = self._spelling.pointer(self._prefix + pointer)
         if self._document is None:
             return source, None, None
         position = self._document.position(source)
@@ -342,11 +279,12 @@ class _Locator:
     def migration(self, migration: Migration) -> Migration:
         """The migration with the document's spelling and, for YAML, its line.
 
-        JSON positions cost a scan of the whole text (spec.load defers it until a fault
-        needs one), which would double the compile time of every legacy JSON file for a
-        line number in an informational note; its pointer already says where it is.
+        JSON positions cost a scan of the whole text (spec.json_positions defers it until a
+        fault needs one), which would double the compile time of every legacy JSON file for
+        a line number in an informational note; its pointer already says where it is. YAML
+        positions are one walk down the kept nodes (spec.yaml_positions), so they are given.
         """
-        source = source_pointer(self._data, self._prefix + migration.source)
+        source = self._spelling.pointer(self._prefix + migration.source)
         line = None
         if self._document is not None and self._document.format == "yaml":
             position = self._document.position(source)

@@ -6,22 +6,26 @@ executors run its tasks, adapters show its report), so it holds plain JSON-ready
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 __all__ = ["AppliedDefault", "CompiledSpec", "Migration", "Report", "Warning_"]
 
 
+class _AsDict:
+    """`to_dict` for a dataclass whose fields are JSON-ready, in declaration order."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+
 @dataclass(frozen=True)
-class AppliedDefault:
+class AppliedDefault(_AsDict):
     """A value the compiler filled in because the document left it out."""
 
     pointer: str
     value: Any
     profile: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"pointer": self.pointer, "value": self.value, "profile": self.profile}
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,7 @@ class Warning_:
 
 
 @dataclass(frozen=True)
-class Migration:
+class Migration(_AsDict):
     """One field of a legacy or minimal document: where it went, or why it could not go."""
 
     source: str
@@ -55,15 +59,6 @@ class Migration:
     target: str = ""
     note: str = ""
     line: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "action": self.action,
-            "target": self.target,
-            "note": self.note,
-            "line": self.line,
-        }
 
 
 @dataclass(frozen=True)

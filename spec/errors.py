@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["LoadError", "Problem", "SpecError", "TemplateError"]
+__all__ = ["LoadError", "Problem", "SpecError", "TemplateError", "load_error"]
 
 
 @dataclass(frozen=True)
@@ -79,3 +79,16 @@ class LoadError(SpecError):
 
 class TemplateError(SpecError):
     """Templating failed, e.g. a `{{.key}}` with no value given."""
+
+
+def load_error(
+    source: str,
+    code: str,
+    message: str,
+    hint: str,
+    line: int | None = None,
+    column: int | None = None,
+) -> LoadError:
+    """A LoadError with one problem about the document as a whole (pointer ""), the usual
+    shape of a fault found before there is any data to point into."""
+    return LoadError([Problem("", message, hint, line, column, code)], source)

@@ -32,6 +32,8 @@ from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, WithJsonSchema
 
+from spec.pointer import pointer_token, pointer_tokens
+
 __all__ = [
     "SERVER_OWNED",
     "CodeRun",
@@ -56,7 +58,7 @@ __all__ = [
     "TimeoutConfig",
     "WasmRun",
     "fold_keys",
-    "pointer_token",
+    "SourceSpelling",
     "source_pointer",
 ]
 
@@ -408,13 +410,25 @@ def _child_shape(annotation: Any) -> _Shape:
 
 
 @functools.cache
-def _fields(model: type[BaseModel]) -> dict[str, tuple[str, _Shape]]:
-    """Lower-cased key -> (canonical key, shape of its value), computed once per class."""
-    table: dict[str, tuple[str, _Shape]] = {}
+def _fields(model: type[BaseModel]) -> dict[str, tuple[str, _Shape, bool]]:
+    """Lower-cased key -> (canonical key, shape of its value, whether it takes null),
+    computed once per class."""
+    table: dict[str, tuple[str, _Shape, bool]] = {}
     for name, info in model.model_fields.items():
         key = info.alias or name
-        table[key.lower()] = (key, _child_shape(info.annotation))
+        table[key.lower()] = (key, _child_shape(info.annotation), _takes_null(info.annotation))
     return table
+
+
+def _takes_null(annotation: Any) -> bool:
+    if annotation is Any or annotation is type(None):
+        return True
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _takes_null(typing.get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        return any(_takes_null(arg) for arg in typing.get_args(annotation))
+    return False
 
 
 def fold_keys(data: Any, model: type[BaseModel], *, ignore: tuple[str, ...] = ()) -> Folded:
@@ -422,7 +436,9 @@ def fold_keys(data: Any, model: type[BaseModel], *, ignore: tuple[str, ...] = ()
 
     Unknown keys are left out and listed (with a did-you-mean suggestion) so the caller can
     warn or report them; keys that collide after folding are listed as clashes. `ignore`
-    names top-level keys to drop without listing (the server-owned fields).
+    names top-level keys to drop without listing (the server-owned fields). A null given
+    for a field that cannot be null (`Meta: null`, `Tasks: null`) is left out too, so the
+    field gets its empty default, as Bacalhau's Go decoder gives it its zero value.
     """
     folded = Folded(data=None)
     folded.data = _fold(data, model, "", folded, {k.lower() for k in ignore})
@@ -435,7 +451,7 @@ def _fold(data: Any, shape: _Shape, pointer: str, out: Folded, ignore: AbstractS
             return data
         inner = shape[1]
         return [_fold(item, inner, f"{pointer}/{i}", out, _NOTHING) for i, item in enumerate(data)]
-    if not isinstance(data, Mapping):
+    if type(data) is not dict and not isinstance(data, Mapping):  # the ABC check is slow
         return data
     table = _fields(shape)
     result: dict[str, Any] = {}
@@ -447,10 +463,12 @@ def _fold(data: Any, shape: _Shape, pointer: str, out: Folded, ignore: AbstractS
         if entry is None:
             out.unknown.append(_unknown(pointer, key, table))
             continue
-        name, sub = entry
+        name, sub, takes_null = entry
         if name in result:
             out.clashes.append(f"{pointer}/{pointer_token(key)}")
             continue
+        if value is None and not takes_null:
+            continue  # Go decodes null into a list, map or string as its empty value
         # Leaves (free-form values) are taken as they are; only models are walked.
         result[name] = (
             value if sub is None else _fold(value, sub, f"{pointer}/{key}", out, _NOTHING)
@@ -461,7 +479,7 @@ def _fold(data: Any, shape: _Shape, pointer: str, out: Folded, ignore: AbstractS
 _NOTHING: frozenset[str] = frozenset()
 
 
-def _unknown(pointer: str, key: Any, table: dict[str, tuple[str, _Shape]]) -> tuple[str, str]:
+def _unknown(pointer: str, key: Any, table: dict[str, tuple[str, _Shape, bool]]) -> tuple[str, str]:
     """(pointer, closest known key) for a key the model does not have."""
     if not isinstance(key, str):
         return f"{pointer}/{key}", ""
@@ -469,33 +487,47 @@ def _unknown(pointer: str, key: Any, table: dict[str, tuple[str, _Shape]]) -> tu
     return f"{pointer}/{pointer_token(key)}", table[close[0]][0] if close else ""
 
 
-def pointer_token(key: str) -> str:
-    """A key as one RFC 6901 pointer token (`~` and `/` escaped)."""
-    return key.replace("~", "~0").replace("/", "~1")
-
-
 def source_pointer(original: Any, canonical: str) -> str:
     """Map a pointer in folded data back to the key spelling the document used."""
-    parts = [p.replace("~1", "/").replace("~0", "~") for p in canonical.split("/")[1:]]
-    node, out = original, []
-    for part in parts:
-        if isinstance(node, Mapping):
-            match = part if part in node else None  # the common case: already canonical
-            if match is None:
-                lowered = part.lower()
-                match = next((k for k in node if isinstance(k, str) and k.lower() == lowered), None)
-            if match is None:
-                out.append(part)
-                node = None
-                continue
-            out.append(match)
-            node = node[match]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            out.append(part)
-            node = node[int(part)]
-        else:
-            out.append(part)
-            node = None
-    if out == parts:
-        return canonical  # spelled as canonical all the way: nothing to re-escape
-    return "".join(f"/{pointer_token(p)}" for p in out)
+    return SourceSpelling(original).pointer(canonical)
+
+
+class SourceSpelling:
+    """Maps pointers in folded data back to the key spelling the document used.
+
+    A report maps many pointers that share their first steps (`/Spec/Inputs/0/...`), so
+    each step down is resolved once and remembered.
+    """
+
+    def __init__(self, original: Any) -> None:
+        self._found: dict[str, tuple[str, Any]] = {"": ("", original)}  # -> (spelled, value)
+
+    def pointer(self, canonical: str) -> str:
+        if not canonical.startswith("/"):
+            return canonical
+        missing = []
+        probe = canonical
+        while probe not in self._found:  # ends at "", the root, at the latest
+            missing.append(probe)
+            probe = probe.rpartition("/")[0]
+        spelled, node = self._found[probe]
+        for step in reversed(missing):
+            token = step[step.rfind("/") :]
+            part = pointer_tokens(token)[0]
+            match, node = _step(node, part)
+            spelled += token if match == part else "/" + pointer_token(match)
+            self._found[step] = (spelled, node)
+        return spelled
+
+
+def _step(node: Any, part: str) -> tuple[str, Any]:
+    """(the key as the document spells it, the value under it); None once off the data."""
+    if type(node) is dict or isinstance(node, Mapping):
+        if part in node:  # the common case: already canonical
+            return part, node[part]
+        lowered = part.lower()
+        match = next((k for k in node if isinstance(k, str) and k.lower() == lowered), None)
+        return (part, None) if match is None else (match, node[match])
+    if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+        return part, node[int(part)]
+    return part, None

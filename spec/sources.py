@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from spec.errors import LoadError, Problem
-from spec.load import DEFAULT_LIMITS, LoadLimits, size_limit_error
+from spec.limits import DEFAULT_LIMITS, LoadLimits, size_limit_error
 
 __all__ = ["read_source"]
 

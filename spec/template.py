@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from spec.errors import Problem, TemplateError
-from spec.load import DEFAULT_LIMITS, LoadLimits, size_limit_error
+from spec.limits import DEFAULT_LIMITS, LoadLimits, size_limit_error
 
 __all__ = ["render", "variables_from"]
 

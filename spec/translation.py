@@ -15,7 +15,8 @@ from pydantic import BaseModel, ValidationError
 
 from spec.compiled import Migration, Warning_
 from spec.errors import Problem
-from spec.models import Folded, fold_keys, pointer_token
+from spec.models import Folded, fold_keys
+from spec.pointer import pointer_token
 
 __all__ = ["Translation", "parse_model", "pydantic_problems"]
 

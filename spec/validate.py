@@ -19,7 +19,8 @@ from typing import Any
 
 from spec.compiled import Warning_
 from spec.errors import Problem
-from spec.models import NETWORK_TYPES, pointer_token
+from spec.models import NETWORK_TYPES
+from spec.pointer import pointer_token
 from spec.quantities import format_cpu, parse_bytes, parse_cpu, parse_duration_seconds, parse_gpu
 
 __all__ = ["JOB_TYPES", "KNOWN_ENGINES", "Findings", "check"]

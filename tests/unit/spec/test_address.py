@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import random
 from typing import Any
@@ -12,7 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from multiformats import CID, multihash
 
+from spec import SpecError, compile_job
 from spec.address import canonical_bytes, cid_of
+from spec.canonical import TASK_CID_FIELDS, addresses
 from spec.load import load_document
 
 JOB = {"Name": "hello", "Type": "batch", "Tasks": [{"Name": "main", "Env": {"B": "2", "A": "1"}}]}
@@ -95,3 +98,51 @@ def test_cid_is_stable_under_key_reordering(data: dict[str, Any], rng: random.Ra
     items = list(data.items())
     rng.shuffle(items)
     assert cid_of(dict(items)) == cid_of(data)
+
+
+ODD_PARAMS = st.dictionaries(
+    st.text(max_size=4) | st.sampled_from(["\ue000", "\U0001f600", "Image"]),
+    json_like(
+        plain_scalars
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.integers(-(2**60), 2**60)
+    ),
+    max_size=4,
+)
+
+
+CANONICAL = compile_job(
+    {"Type": "batch", "Tasks": [{"Name": "main", "Engine": {"Type": "flibble"}}]}
+).job
+
+
+@given(ODD_PARAMS, st.dictionaries(st.text(max_size=4), st.text(max_size=4), max_size=3))
+def test_one_pass_addresses_equal_hashing_job_and_task_on_their_own(
+    params: dict[str, Any], texts: dict[str, str]
+) -> None:
+    """The compiler hashes job and tasks from one pass; the addresses must be those of the
+    whole canonical job and of each task's runnable fields, whatever the free parts hold."""
+    job = copy.deepcopy(CANONICAL)
+    job["Meta"] = job["Labels"] = texts
+    task = job["Tasks"][0]
+    task["Meta"] = task["Env"] = texts
+    task["Engine"]["Params"] = task["Publisher"]["Params"] = params
+    task["InputSources"] = [
+        {"Source": {"Type": "s", "Params": params}, "Alias": "", "Target": "/i"}
+    ]
+    task["ResultPaths"] = [{"Name": name, "Path": "/o"} for name in texts.values()]
+    run = {name: task[name] for name in TASK_CID_FIELDS}
+    try:
+        expected = cid_of(job), {"main": cid_of(run)}
+    except ValueError:
+        with pytest.raises(ValueError, match="canonical JSON"):
+            addresses(job)
+        return
+    assert addresses(job) == expected
+
+
+def test_a_lone_surrogate_in_a_param_is_an_error_not_a_crash() -> None:
+    with pytest.raises(SpecError) as caught:
+        compile_job({"Type": "batch", "Tasks": [{"Name": "m", "Engine": {"Type": "noop",
+                     "Params": {"x": "\ud800"}}}]})  # fmt: skip
+    assert caught.value.problems[0].code == "unaddressable"

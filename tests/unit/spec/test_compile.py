@@ -10,14 +10,23 @@ from pathlib import Path
 import pytest
 
 from spec import (
+    DEFAULT_LIMITS,
     PROFILES,
     LoadError,
+    LoadLimits,
     SpecError,
     TemplateError,
+    cid_of,
     compile_document,
     compile_job,
     compile_path,
     compile_url,
+    format_cpu,
+    load_document,
+    parse_cpu,
+    read_source,
+    render,
+    variables_from,
 )
 
 DOCKER_JOB = """\
@@ -234,3 +243,63 @@ def test_duplicate_keys_are_refused_naming_both_lines() -> None:
     [problem] = caught.value.problems
     assert (problem.pointer, problem.line, problem.code) == ("/Name", 3, "duplicate-key")
     assert "line 2" in problem.message
+
+
+def _nested(depth: int) -> dict[str, object]:
+    value: dict[str, object] = {}
+    for _ in range(depth):
+        value = {"x": value}
+    return value
+
+
+def test_parsed_bodies_are_held_to_the_depth_limit() -> None:
+    with pytest.raises(LoadError) as caught:
+        compile_job({"Type": "batch", "Meta": _nested(200), "Tasks": []})
+    [problem] = caught.value.problems
+    assert problem.code == "too-deep"
+    assert problem.pointer.startswith("/Meta/x/x")
+
+
+def test_parsed_bodies_are_held_to_the_node_limit_even_when_they_contain_themselves() -> None:
+    body: dict[str, object] = {"Type": "batch", "Tasks": []}
+    body["Labels"] = body
+    with pytest.raises(LoadError) as caught:
+        compile_job(body, limits=LoadLimits(max_nodes=500, max_depth=1000))
+    assert caught.value.problems[0].code == "too-many-nodes"
+
+
+def test_null_maps_and_lists_mean_empty_as_in_go() -> None:
+    nulls = "Meta: null\nLabels: ~\nConstraints: null\n" + DOCKER_JOB.replace(
+        "  - Name: main\n",
+        "  - Name: main\n    Env: null\n    InputSources: null\n    Network: {Domains: null}\n",
+    )
+    compiled = compile_document(nulls)
+    assert compiled.job_cid == compile_document(DOCKER_JOB).job_cid
+    assert (compiled.job["Meta"], compiled.job["Tasks"][0]["Env"]) == ({}, {})
+
+
+def test_templating_is_held_to_the_size_limit_given() -> None:
+    # rendering stops at the limit, before it even reaches the missing variable
+    text = DOCKER_JOB.replace("hi]", "{{.big}}{{.big}}{{.missing}}]")
+    with pytest.raises(LoadError) as caught:
+        compile_document(text, variables={"big": "x" * 300}, limits=LoadLimits(max_bytes=600))
+    assert caught.value.problems[0].code == "too-large"
+
+
+def test_templating_reads_bytes_through_the_loaders_encoding_checks() -> None:
+    with pytest.raises(LoadError) as caught:
+        compile_document(b"Name: caf\xe9\nType: batch\n", variables={})
+    problem = caught.value.problems[0]
+    assert (problem.code, problem.line, problem.column) == ("encoding", 1, 10)
+
+
+def test_the_front_end_on_the_public_face_composes_into_the_compiler(tmp_path: Path) -> None:
+    path = tmp_path / "job.yaml"
+    path.write_text(DOCKER_JOB.replace("ubuntu:24.04", "{{.image}}"), encoding="utf-8")
+    variables = variables_from(["image=alpine:3"])
+    data, name = read_source(str(path), limits=DEFAULT_LIMITS)
+    document = load_document(render(data.decode(), variables), source=name)
+    by_hand = compile_job(document.data, source=name)
+    assert by_hand.job_cid == compile_path(path, variables=variables).job_cid
+    assert by_hand.job_cid == cid_of(by_hand.job)
+    assert by_hand.job["Tasks"][0]["Resources"]["CPU"] == format_cpu(parse_cpu("0.5"))

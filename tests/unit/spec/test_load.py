@@ -380,3 +380,24 @@ def test_junk_bytes_raise_nothing_but_load_error(junk: bytes) -> None:
 def test_yaml_punctuation_soup_raises_nothing_but_load_error(text: str) -> None:
     with contextlib.suppress(LoadError):
         load_document(text)
+
+
+def test_positions_follow_merges_in_order_like_the_data() -> None:
+    text = (
+        "a: &a {X: 1, Y: 1}\n"
+        "b: &b {X: 2, Z: 2}\n"
+        "both:\n"
+        "  <<: [*a, *b]\n"
+        "  Y: 3\n"
+        "deep:\n"
+        "  <<: {<<: *b, W: 4}\n"
+    )
+    doc = load_document(text)
+    assert doc.data["both"] == {"X": 1, "Z": 2, "Y": 3}
+    assert doc.positions["/both/X"] == (1, 8)  # the first merged map wins, as in the data
+    assert doc.positions["/both/Z"] == (2, 14)
+    assert doc.positions["/both/Y"] == (5, 3)  # own keys win
+    assert doc.data["deep"] == {"X": 2, "Z": 2, "W": 4}
+    assert doc.positions["/deep/Z"] == (2, 14)
+    assert set(doc.positions) == set(pointers(doc.data))
+    assert "/both/Q" not in doc.positions and "/a/X/0" not in doc.positions

@@ -3,7 +3,14 @@ pointers map back to the document's own spelling."""
 
 from __future__ import annotations
 
-from spec.models import SERVER_OWNED, Job, LegacyJob, fold_keys, source_pointer
+from spec.models import (
+    SERVER_OWNED,
+    Job,
+    LegacyJob,
+    SourceSpelling,
+    fold_keys,
+    source_pointer,
+)
 
 
 def test_keys_fold_to_bacalhaus_spelling_at_every_level() -> None:
@@ -45,3 +52,11 @@ def test_source_pointer_recovers_the_documents_spelling() -> None:
     original = {"tasks": [{"engine": {"a/b": 1}}]}
     assert source_pointer(original, "/Tasks/0/Engine/a~1b") == "/tasks/0/engine/a~1b"
     assert source_pointer(original, "/Tasks/0/Missing/Deeper") == "/tasks/0/Missing/Deeper"
+
+
+def test_one_spelling_serves_many_pointers_that_share_their_first_steps() -> None:
+    spelling = SourceSpelling({"spec": {"inputs": [{"cid": "x", "Path": "/a"}]}})
+    assert spelling.pointer("/Spec/Inputs/0/CID") == "/spec/inputs/0/cid"
+    assert spelling.pointer("/Spec/Inputs/0/Path") == "/spec/inputs/0/Path"
+    assert spelling.pointer("/Spec/Inputs/1/Path") == "/spec/inputs/1/Path"
+    assert spelling.pointer("/Spec/Inputs/0/CID") == "/spec/inputs/0/cid"
