@@ -39,6 +39,12 @@ class ServerSettings(BaseModel):
     rate_per_second: float = Field(100.0, gt=0, description="sustained requests per token")
     rate_burst: int = Field(200, gt=0, description="requests a token may make at once")
     history_page_limit: int = Field(100, gt=0, description="history items per page by default")
+    list_scan_limit: int = Field(
+        5000, gt=0, description="most jobs one list request reads (sorting reads them all)"
+    )
+    log_poll_seconds: float = Field(
+        0.2, gt=0, description="how often a followed log checks for new output"
+    )
     runner: bool = Field(True, description="run queued jobs in the server process")
 
 

@@ -1,7 +1,8 @@
-"""HTTP API throughput beside its floor: `python3 -m bench.http [--seconds 5] [--clients 16]`.
+"""HTTP API throughput beside its floor: `python3 -m bench.http [--seconds 5] [--clients 16]
+[--runs 3]`.
 
-Three scenarios, one run, same machine, same load generator (bare asyncio HTTP/1.1,
-keep-alive, N concurrent connections on loopback):
+Three scenarios per run, same machine, same load generator (bare asyncio HTTP/1.1,
+keep-alive, N concurrent connections on loopback), the whole set run `--runs` times:
 
 - floor:   a bare ASGI app on the same server stack (uvicorn, same settings) returning a
            constant: what the stack costs before any of our code runs;
@@ -11,6 +12,10 @@ keep-alive, N concurrent connections on loopback):
            polls it.
 
 Targets (issue 5): submit >= 30% and history >= 50% of the floor's requests per second.
+Besides requests per second, each scenario reports the server's CPU time per request (from
+/proc, Linux only): on a shared machine the rate moves with whatever else runs, while the
+CPU a request costs is the steadier figure, and its ratio to the floor's says the same thing.
+Runs are printed one by one, then the range (min-max) of each figure over the runs.
 Run it as a module from the repository root (a script named http.py run directly would
 shadow the standard library's http package).
 """
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -63,10 +69,24 @@ class Result:
     ok: int
     failed: int
     seconds: float
+    cpu_seconds: float | None  # the server process's CPU time over the scenario
 
     @property
     def rate(self) -> float:
         return self.ok / self.seconds
+
+    @property
+    def cpu_per_request(self) -> float | None:
+        return self.cpu_seconds / self.ok if self.cpu_seconds is not None and self.ok else None
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of process `pid` so far (all its threads); None off Linux."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Connection:
@@ -112,8 +132,11 @@ class Connection:
 Request = Callable[[Connection, int], Awaitable[int]]
 
 
-async def hammer(name: str, url: str, request: Request, clients: int, seconds: float) -> Result:
-    """`clients` connections send `request` back to back for `seconds`; count the 200s."""
+async def hammer(
+    name: str, url: str, pid: int, request: Request, clients: int, seconds: float
+) -> Result:
+    """`clients` connections send `request` back to back for `seconds`; count the 200s and
+    the CPU the server (process `pid`) spent meanwhile."""
     ok = failed = 0
     deadline = time.monotonic() + seconds
 
@@ -132,9 +155,13 @@ async def hammer(name: str, url: str, request: Request, clients: int, seconds: f
         finally:
             connection.close()
 
+    cpu_before = cpu_seconds(pid)
     started = time.monotonic()
     await asyncio.gather(*(worker(i) for i in range(clients)))
-    return Result(name, ok, failed, time.monotonic() - started)
+    elapsed = time.monotonic() - started
+    cpu_after = cpu_seconds(pid)
+    cpu = cpu_after - cpu_before if cpu_before is not None and cpu_after is not None else None
+    return Result(name, ok, failed, elapsed, cpu)
 
 
 def job(n: int) -> dict[str, Any]:
@@ -143,12 +170,12 @@ def job(n: int) -> dict[str, Any]:
 
 
 def start_floor(port_file: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """uvicorn serving floor_app on a free port, with the settings `klippfisk serve` uses."""
+    """floor_app on a free port, served by the very function `klippfisk serve` serves with
+    (same uvicorn settings, event loop and HTTP parser)."""
     code = (
-        "import sys, uvicorn; from adapters.http.server import bind; s = bind('127.0.0.1', 0); "
-        f"open({str(port_file)!r}, 'w').write(str(s.getsockname()[1])); "
-        "uvicorn.Server(uvicorn.Config('bench.http:floor_app', log_level='warning', "
-        "access_log=False, server_header=False, lifespan='on')).run(sockets=[s])"
+        "from adapters.http.server import bind, run; from bench.http import floor_app; "
+        f"s = bind('127.0.0.1', 0); open({str(port_file)!r}, 'w').write(str(s.getsockname()[1])); "
+        "run(floor_app, s)"
     )
     process = subprocess.Popen([sys.executable, "-c", code])
     for _ in range(200):
@@ -164,38 +191,76 @@ def start_floor(port_file: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("the floor server did not start")
 
 
-async def measure(floor_url: str, api_url: str, clients: int, seconds: float) -> list[Result]:
+@dataclass(frozen=True)
+class Server:
+    url: str
+    pid: int
+
+
+async def measure(
+    floor: Server, api: Server, clients: int, seconds: float, run: int
+) -> list[Result]:
     headers = {"Authorization": f"Bearer {KEY}"}
-    async with httpx.AsyncClient(base_url=api_url, headers=headers) as client:
-        job_id = (await client.put(JOBS, json=job(-1))).json()["JobID"]
+    async with httpx.AsyncClient(base_url=api.url, headers=headers) as client:
+        job_id = (await client.put(JOBS, json=job(-1 - run))).json()["JobID"]
     history_path = f"{JOBS}/{job_id}/history?limit=10"
 
-    async def floor(connection: Connection, _: int) -> int:
+    async def constant(connection: Connection, _: int) -> int:
         return await connection.request("GET", "/")
 
     async def submit(connection: Connection, n: int) -> int:
-        return await connection.request("PUT", JOBS, json.dumps(job(n)).encode())
+        body = json.dumps(job(run * 100_000_000 + n)).encode()
+        return await connection.request("PUT", JOBS, body)
 
     async def history(connection: Connection, _: int) -> int:
         return await connection.request("GET", history_path)
 
     return [
-        await hammer("floor", floor_url, floor, clients, seconds),
-        await hammer("submit", api_url, submit, clients, seconds),
-        await hammer("history", api_url, history, clients, seconds),
+        await hammer("floor", floor.url, floor.pid, constant, clients, seconds),
+        await hammer("submit", api.url, api.pid, submit, clients, seconds),
+        await hammer("history", api.url, api.pid, history, clients, seconds),
     ]
 
 
-def report(results: list[Result]) -> bool:
-    floor = results[0].rate
-    print(f"{'scenario':<10}{'ok':>8}{'failed':>8}{'req/s':>10}{'of floor':>10}{'target':>8}")
-    met = True
+def _cpu_text(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1e6:.0f}"
+
+
+def report(results: list[Result]) -> None:
+    """One run: each scenario's rate, its share of the floor's, and its CPU per request."""
+    floor = results[0]
+    print(
+        f"{'scenario':<10}{'ok':>8}{'failed':>8}{'req/s':>9}{'of floor':>10}"
+        f"{'cpu us/req':>12}{'x floor':>9}"
+    )
     for r in results:
-        share = r.rate / floor if floor else 0.0
-        target = TARGETS.get(r.name)
-        verdict = "" if target is None else ("met" if share >= target else "MISSED")
-        met = met and verdict != "MISSED"
-        print(f"{r.name:<10}{r.ok:>8}{r.failed:>8}{r.rate:>10.0f}{share:>10.0%}{verdict:>8}")
+        share = r.rate / floor.rate if floor.rate else 0.0
+        cpu, floor_cpu = r.cpu_per_request, floor.cpu_per_request
+        times = f"{cpu / floor_cpu:.1f}" if cpu is not None and floor_cpu else "-"
+        print(
+            f"{r.name:<10}{r.ok:>8}{r.failed:>8}{r.rate:>9.0f}{share:>10.0%}"
+            f"{_cpu_text(cpu):>12}{times:>9}"
+        )
+
+
+def summary(runs: list[list[Result]]) -> bool:
+    """The range of each figure over the runs, and whether every run met the targets."""
+    print(f"\nover {len(runs)} run(s), min-max:")
+    met = True
+    for index, name in enumerate(r.name for r in runs[0]):
+        rates = [run[index].rate for run in runs]
+        shares = [run[index].rate / run[0].rate for run in runs if run[0].rate]
+        cpus = [c for run in runs if (c := run[index].cpu_per_request) is not None]
+        target = TARGETS.get(name)
+        verdict = ""
+        if target is not None:
+            verdict = "met" if min(shares) >= target else f"MISSED (target {target:.0%})"
+            met = met and min(shares) >= target
+        cpu = f"{min(cpus) * 1e6:.0f}-{max(cpus) * 1e6:.0f} us/req" if cpus else "-"
+        print(
+            f"{name:<10}{min(rates):>7.0f}-{max(rates):<7.0f}req/s "
+            f"{min(shares):>4.0%}-{max(shares):<5.0%}of floor  cpu {cpu}  {verdict}"
+        )
     return met
 
 
@@ -203,7 +268,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="per scenario")
     parser.add_argument("--clients", type=int, default=16, help="concurrent connections")
+    parser.add_argument("--runs", type=int, default=3, help="times to run every scenario")
     args = parser.parse_args()
+    runs: list[list[Result]] = []
     with tempfile.TemporaryDirectory() as scratch:
         env = {
             "KLIPPFISK_DATA_DIR": str(Path(scratch) / "data"),
@@ -213,12 +280,17 @@ def main() -> int:
         }
         floor_process, floor_url = start_floor(Path(scratch) / "floor-port")
         try:
-            with serve_process("--no-runner", env=env) as (_, api_url):
-                results = asyncio.run(measure(floor_url, api_url, args.clients, args.seconds))
+            with serve_process("--no-runner", env=env) as (api_process, api_url):
+                floor = Server(floor_url, floor_process.pid)
+                api = Server(api_url, api_process.pid)
+                for run in range(args.runs):
+                    print(f"run {run + 1} of {args.runs}")
+                    runs.append(asyncio.run(measure(floor, api, args.clients, args.seconds, run)))
+                    report(runs[-1])
         finally:
             floor_process.terminate()
             floor_process.wait(timeout=30)
-    return 0 if report(results) else 1
+    return 0 if summary(runs) else 1
 
 
 if __name__ == "__main__":

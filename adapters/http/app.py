@@ -3,6 +3,12 @@
 `create_app` checks the security settings first (no keys and no anonymous mode is refused,
 anonymous mode off loopback is refused), then wires the routers, the error handlers and the
 guard. The runner, when given, runs for the app's lifetime in the same process.
+
+The guard and the history fast path wrap the FastAPI app from outside rather than sitting in
+its middleware stack: every request passes them, and FastAPI's own layers (error catching,
+telemetry probes, body-limit wrapping) cost more than the guard itself. Outside, a repeated
+history poll is answered before any of that runs, and every response, the 500s that
+FastAPI's outermost error layer writes included, passes the guard's request-id tagging.
 """
 
 from __future__ import annotations
@@ -61,8 +67,9 @@ def _version() -> str:
 
 def create_app(
     settings: AppSettings, ledger: Ledger, background: Background | None = None
-) -> FastAPI:
-    """The API app; raises ServeError when the settings would make it unsafe or unusable."""
+) -> Guard:
+    """The API app (an ASGI callable for uvicorn); raises ServeError when the settings would
+    make it unsafe or unusable."""
     _check(settings)
 
     @asynccontextmanager
@@ -87,9 +94,7 @@ def create_app(
     app.state.ledger = ledger
     app.state.settings = settings
     app.state.history_cache = cache = HistoryCache(ledger)
-    for module in (agent, jobs, logs, compiler):
+    for module in (jobs, logs, compiler, agent):  # the busiest routes are matched first
         app.include_router(module.router)
     install_problem_handlers(app)
-    app.add_middleware(HistoryFastPath, cache=cache)  # inside the guard: auth comes first
-    app.add_middleware(Guard, settings=settings.server)
-    return app
+    return Guard(HistoryFastPath(app, cache), settings.server)  # auth before the cache

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import random
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +40,7 @@ OPEN_PATHS = frozenset(
         "/docs",
     }
 )
+_READS = frozenset({b"authorization", b"content-length", b"x-request-id"})
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 ALL_NAMESPACES = "*"
 
@@ -63,6 +64,12 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _new_request_id() -> str:
+    """128 random bits from the process's PRNG: an id, not a secret, and no system call, so
+    the event loop does not hand the GIL to a busy worker thread and queue to get it back."""
+    return f"{random.getrandbits(128):032x}"
 
 
 def _digest(token: str) -> str:
@@ -104,9 +111,13 @@ class Guard:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        headers = {
+            name.decode("latin-1"): value.decode("latin-1")
+            for name, value in scope["headers"]
+            if name in _READS  # ASGI servers send header names lower-cased
+        }
         given = headers.get("x-request-id", "")
-        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        request_id = given if _REQUEST_ID.match(given) else _new_request_id()
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         send = self._tagging(send, request_id)

@@ -10,7 +10,9 @@ reported as not found, so its existence does not leak.
 from __future__ import annotations
 
 import difflib
+import functools
 import json
+import random
 import uuid
 from typing import Annotated, Any
 
@@ -19,6 +21,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from adapters.http.guard import ALL_NAMESPACES, Principal
 from adapters.http.history_cache import CachedPage, HistoryCache, history_key
+from adapters.http.listing import ListQuery, list_page
 from adapters.http.problems import ApiProblem
 from adapters.http.schemas import (
     DIFF_BODY,
@@ -53,6 +56,8 @@ __all__ = ["ledger_of", "principal_of", "router", "visible_job"]
 router = APIRouter(prefix="/api/v1/orchestrator", tags=["Orchestrator"])
 
 _MAX_PAGE = 1000
+_ORDERS = ("", "created_at", "modified_at")
+_INLINE_COMPILE_BYTES = 16 * 1024  # typical jobs are 0.5-2 KiB and compile in under 1 ms
 _SERVER_OWNED = ("id", "state", "version", "revision", "createtime", "modifytime")
 
 
@@ -159,12 +164,18 @@ def _write_namespace(principal: Principal, body: dict[str, Any], query: str) -> 
 @router.post("/jobs", response_model=PutJobResponse, openapi_extra=PUT_JOB_BODY)
 async def put_job(
     request: Request,
-    ledger: LedgerDep,
-    principal: PrincipalDep,
     namespace: NamespaceQuery = "",
     idempotency_token: Annotated[str, Query(max_length=256)] = "",
-) -> dict[str, Any]:
-    body = _json_object(await request.body(), "submitting a job")
+) -> Response:
+    """The hot write path, kept lean: the ledger and caller come off the request rather than
+    through dependencies, and the answer is JSON written here rather than through a response
+    model (which still documents it). A small document is compiled in the event loop, as
+    pure CPU work gains nothing from a thread but the cost of two wake-ups; a large one, and
+    the ledger write, which can wait on the store, go to a worker thread."""
+    ledger: Ledger = request.app.state.ledger
+    principal: Principal = request.state.principal
+    raw = await request.body()
+    body = _json_object(raw, "submitting a job")
     force = body.get("force") or False
     if not isinstance(force, bool):
         raise ApiProblem(
@@ -180,22 +191,36 @@ async def put_job(
     job = _job_mapping(body, target)
     request_id = request.state.request_id
 
-    def submit() -> dict[str, Any]:
-        compiled = _compile_for(principal, job, "the submitted job")
-        scoped_key = f"{compiled.job.get('Namespace')}/{token}" if token else None
-        result = ledger.submit(
+    compile_it = functools.partial(_compile_for, principal, job, "the submitted job")
+    inline = len(raw) <= _INLINE_COMPILE_BYTES
+    compiled = compile_it() if inline else await run_in_threadpool(compile_it)
+    scoped_key = f"{compiled.job.get('Namespace')}/{token}" if token else None
+    result = await run_in_threadpool(
+        functools.partial(
+            ledger.submit,
             compiled,
             source=Source(adapter="http", actor=principal.name, ref=request_id),
             idempotency_key=scoped_key,
             force=force,
         )
-        return {
+    )
+    return _json_response(
+        {
             "JobID": result.job_id,
-            "EvaluationID": str(uuid.uuid4()),
+            "EvaluationID": _evaluation_id(),
             "Warnings": warning_lines(result.warnings),
         }
+    )
 
-    return await run_in_threadpool(submit)
+
+def _evaluation_id() -> str:
+    """A uuid4 for Bacalhau's EvaluationID (we have no evaluations), made without a system
+    call for the same reason as the guard's request ids."""
+    return str(uuid.UUID(int=random.getrandbits(128), version=4))
+
+
+def _json_response(body: dict[str, Any]) -> Response:
+    return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
 
 
 @router.put(
@@ -236,6 +261,7 @@ async def diff_job(
 
 @router.get("/jobs", response_model=ListJobsResponse, summary="List jobs")
 def list_jobs(
+    request: Request,
     ledger: LedgerDep,
     principal: PrincipalDep,
     namespace: NamespaceQuery = "",
@@ -245,27 +271,27 @@ def list_jobs(
     reverse: bool = False,
     labels: Annotated[list[str] | None, Query(max_length=20)] = None,
 ) -> dict[str, Any]:
-    selector = LabelSelector.parse(labels or [])
-    resume = None
+    offset = None
     if next_token:  # Bacalhau's rule: the token carries the paging choices of page one
         token = PagingToken.decode(next_token)
-        order_by, reverse, limit, resume = token.sort_by, token.reverse, token.limit, token.offset
-    size = limit or 20
-    page = ledger.list_jobs(
+        if token.sort_by not in _ORDERS or token.offset < 0 or not 0 <= token.limit <= _MAX_PAGE:
+            raise ApiProblem(
+                400,
+                f"The next_token {next_token!r} is not one this server gave out.",
+                "Pass back the NextToken of the previous page, or leave it out to start over.",
+            )
+        order_by, reverse, limit, offset = token.sort_by, token.reverse, token.limit, token.offset
+    query = ListQuery(
         namespace=_read_namespace(principal, namespace),
-        limit=size,
-        next_token=str(resume) if resume is not None else None,
+        limit=limit or 20,
+        order_by=order_by,
+        reverse=reverse,
+        selector=LabelSelector.parse(labels or []),
+        offset=offset,
     )
-    jobs = [job_body(v) for v in page.items if selector.matches(v.job.get("Labels") or {})]
-    if order_by or reverse:
-        key = "ModifyTime" if order_by == "modified_at" else "CreateTime"
-        jobs.sort(key=lambda j: j[key], reverse=not reverse)
-    token_out = ""
-    if page.next_token:
-        token_out = PagingToken(
-            sort_by=order_by, reverse=reverse, limit=size, offset=int(page.next_token)
-        ).encode()
-    return list_body(jobs, token_out)
+    scan_limit = request.app.state.settings.server.list_scan_limit
+    jobs, token_out = list_page(ledger, query, scan_limit)
+    return list_body([job_body(v) for v in jobs], token_out)
 
 
 @router.get(
@@ -330,8 +356,7 @@ def job_history(
         entries = ledger.history(
             view.id, event_type=event_type or "all", execution_id=execution_id or None
         )
-        body = json.dumps(history_body(entries, view, query), separators=(",", ":"))
-        return CachedPage(view.namespace, body.encode())
+        return CachedPage(view.namespace, _json_response(history_body(entries, view, query)).body)
 
     cache: HistoryCache = request.app.state.history_cache
     page = cache.page(history_key(job_ref, request.url.query), render)
@@ -380,8 +405,9 @@ def job_results(
 def job_versions(
     job_ref: str, ledger: LedgerDep, principal: PrincipalDep, namespace: NamespaceQuery = ""
 ) -> dict[str, Any]:
+    """Every version of the job, oldest first, each as it stood when the next replaced it."""
     view = visible_job(ledger, job_ref, principal, namespace)
-    return list_body([job_body(view)])
+    return list_body([job_body(v) for v in ledger.versions(view.id)])
 
 
 @router.delete(
@@ -405,6 +431,6 @@ async def stop_job(
     def stop() -> dict[str, Any]:
         view = visible_job(ledger, job_ref, principal, namespace)
         ledger.stop(view.id, reason=why, actor=principal.name)
-        return {"EvaluationID": str(uuid.uuid4())}
+        return {"EvaluationID": _evaluation_id()}
 
     return await run_in_threadpool(stop)

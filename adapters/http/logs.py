@@ -1,14 +1,18 @@
 """`/api/v1/orchestrator/jobs/{id}/logs`: an execution's output over a WebSocket.
 
 Frames are Bacalhau's `AsyncResult[ExecutionLog]`: `{"value": {"Type": 1|2, "Line": ...}}`
-with Type 1 for stdout and 2 for stderr. Lines come from the execution's results directory
-(the whole stream) when it is on this machine, else from the ledger's RunOutput head. With
-`follow`, the socket waits for the job to end before sending (our executors report output
-when an execution ends, not line by line).
+with Type 1 for stdout and 2 for stderr. Lines come from the execution's results directory,
+whose `stdout` and `stderr` files the local executors write while the task runs, so with
+`follow=true` each line goes out as soon as it is complete; the socket closes once the job
+is over and everything written has been sent. An execution with no files here (it ran on a
+remote cluster) sends the ledger's RunOutput head when it ends.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import APIRouter, WebSocket
@@ -16,7 +20,7 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect
 
 from adapters.http.jobs import visible_job
-from engine import ExecutionView, LedgerError
+from engine import ExecutionState, ExecutionView, JobView, Ledger, LedgerError
 from engine.results import ResultsDir, execution_results_dir
 from engine.settings import Settings
 
@@ -25,25 +29,101 @@ __all__ = ["router"]
 router = APIRouter()
 
 STDOUT, STDERR = 1, 2
-_FOLLOW_SLICE_SECONDS = 5.0
+_CHUNK = 64 * 1024
+_ACTIVE = frozenset({ExecutionState.NEW, ExecutionState.RUNNING})
 
 
-def _lines(stream: Path, head: str) -> list[str]:
-    text = stream.read_text("utf-8", errors="replace") if stream.is_file() else head
-    return text.splitlines(keepends=True)
+@dataclass
+class _Tail:
+    """One output stream of one execution, read on from where the last read stopped.
+
+    A line is sent only once its newline is on disk (or the execution is over), so a line
+    the task is still writing never arrives in two pieces."""
+
+    path: Path
+    kind: int
+    offset: int = 0
+    partial: bytes = b""
+
+    def _chunks(self, final: bool) -> Iterator[bytes]:
+        try:
+            with self.path.open("rb") as stream:
+                stream.seek(self.offset)
+                while chunk := stream.read(_CHUNK):
+                    self.offset += len(chunk)
+                    yield chunk
+                    if not final:  # following: one chunk per turn keeps turns short
+                        return
+        except FileNotFoundError:
+            return
+
+    def lines(self, final: bool, head: str) -> Iterator[str]:
+        """The complete lines written since the last call (all that is left when `final`);
+        `head` stands in for a file that never appeared."""
+        if final and self.offset == 0 and not self.path.is_file():
+            yield from head.splitlines(keepends=True)
+            return
+        for chunk in self._chunks(final):
+            data = self.partial + chunk
+            cut = data.rfind(b"\n") + 1
+            self.partial = data[cut:]
+            yield from _decoded(data[:cut])
+        if final and self.partial:
+            rest, self.partial = self.partial, b""
+            yield from _decoded(rest)
 
 
-def _frames(settings: Settings, execution: ExecutionView) -> list[dict[str, object]]:
+def _decoded(data: bytes) -> Iterator[str]:
+    for line in data.splitlines(keepends=True):
+        yield line.decode("utf-8", errors="replace")
+
+
+def _tails(settings: Settings, execution: ExecutionView) -> tuple[_Tail, _Tail]:
     results = ResultsDir(execution_results_dir(settings, execution.job_id, execution.id))
-    frames = [
-        {"value": {"Type": STDOUT, "Line": line}}
-        for line in _lines(results.stdout, execution.stdout)
-    ]
-    frames += [
-        {"value": {"Type": STDERR, "Line": line}}
-        for line in _lines(results.stderr, execution.stderr)
-    ]
-    return frames
+    return _Tail(results.stdout, STDOUT), _Tail(results.stderr, STDERR)
+
+
+async def _send_new_lines(
+    websocket: WebSocket,
+    settings: Settings,
+    view: JobView,
+    wanted: str,
+    tails: dict[str, tuple[_Tail, _Tail]],
+    everything: bool,
+) -> None:
+    """Send what each wanted execution wrote since the last turn (all of it if `everything`
+    or once the execution is over)."""
+    for execution in view.executions:
+        if wanted and execution.id != wanted:
+            continue
+        pair = tails.setdefault(execution.id, _tails(settings, execution))
+        final = everything or execution.state not in _ACTIVE
+        for tail, head in zip(pair, (execution.stdout, execution.stderr), strict=True):
+            for line in tail.lines(final, head):
+                await websocket.send_json({"value": {"Type": tail.kind, "Line": line}})
+
+
+async def _follow(
+    websocket: WebSocket, ledger: Ledger, settings: Settings, view: JobView, wanted: str
+) -> None:
+    """Stream lines as they are written until the job ends or the client goes away."""
+    pause = websocket.app.state.settings.server.log_poll_seconds
+    tails: dict[str, tuple[_Tail, _Tail]] = {}
+    listener = asyncio.ensure_future(websocket.receive())  # the client leaving ends this
+    try:
+        while True:
+            await _send_new_lines(websocket, settings, view, wanted, tails, view.terminal)
+            if view.terminal:
+                return
+            await asyncio.wait({listener}, timeout=pause)
+            if listener.done():
+                message = listener.result()
+                if message["type"] == "websocket.disconnect":
+                    raise WebSocketDisconnect(message.get("code", 1000))
+                listener = asyncio.ensure_future(websocket.receive())  # chatter: ignored
+            view = await run_in_threadpool(ledger.get, view.id)
+    finally:
+        listener.cancel()
 
 
 @router.websocket("/api/v1/orchestrator/jobs/{job_ref}/logs")
@@ -52,17 +132,15 @@ async def logs(websocket: WebSocket, job_ref: str) -> None:
     ledger = websocket.app.state.ledger
     settings = websocket.app.state.settings
     params = websocket.query_params
+    wanted = params.get("execution_id", "")
     try:
         view = await run_in_threadpool(
             visible_job, ledger, job_ref, websocket.state.principal, params.get("namespace", "")
         )
-        while params.get("follow") == "true" and not view.terminal:
-            view = await run_in_threadpool(ledger.wait, view.id, None, _FOLLOW_SLICE_SECONDS)
-        wanted = params.get("execution_id", "")
-        for execution in view.executions:
-            if not wanted or execution.id == wanted:
-                for frame in _frames(settings, execution):
-                    await websocket.send_json(frame)
+        if params.get("follow") == "true":
+            await _follow(websocket, ledger, settings, view, wanted)
+        else:
+            await _send_new_lines(websocket, settings, view, wanted, {}, everything=True)
     except LedgerError as exc:
         await websocket.send_json({"value": {"Type": 0, "Line": ""}, "error": str(exc)})
     except WebSocketDisconnect:

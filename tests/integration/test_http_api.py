@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
 
 import httpx
 import pytest
@@ -18,92 +16,30 @@ from websockets.sync.client import connect
 
 from adapters.cli import main
 from adapters.http import ServeError, create_app
-from adapters.http.server import running
 from adapters.settings import AppSettings
 from engine import Ledger
 from engine.wire import (
-    APIError,
     GetJobResponse,
     ListResponse,
-    PutJobResponse,
     WireExecution,
     WireHistory,
     WireJob,
 )
-
-ADMIN, ALICE, BOB = "admin-key", "alice-key", "bob-key"
-KEYS = [
-    {"key": ADMIN, "namespace": "*", "name": "admin"},
-    {"key": ALICE, "namespace": "team-a", "name": "alice"},
-    {"key": BOB, "namespace": "team-b", "name": "bob"},
-]
-JOBS = "/api/v1/orchestrator/jobs"
-
-
-def docker_job(name: str | None = None, **extra: Any) -> dict[str, Any]:
-    job: dict[str, Any] = {
-        "Type": "batch",
-        "Count": 1,
-        "Tasks": [
-            {
-                "Name": "main",
-                "Engine": {"Type": "docker", "Params": {"Image": "busybox:1.36"}},
-            }
-        ],
-        **extra,
-    }
-    if name:
-        job["Name"] = name
-    return job
-
-
-@dataclass
-class Api:
-    url: str
-    ledger: Ledger
-
-    def client(self, key: str | None = ADMIN) -> httpx.Client:
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
-
-    def submit(self, key: str = ADMIN, **body: Any) -> str:
-        response = self.client(key).put(JOBS, json={"Job": docker_job(), **body})
-        assert response.status_code == 200, response.text
-        return PutJobResponse.model_validate_json(response.content).JobID
-
-    def run_to_end(self, job_id: str, stdout: str = "", exit_code: int = 0) -> str:
-        """Record what the runner records for one execution that completes."""
-        self.ledger.queue(job_id)
-        execution = self.ledger.create_execution(job_id, node="node-1")
-        self.ledger.start_execution(job_id, execution)
-        self.ledger.complete_execution(job_id, execution, exit_code=exit_code, stdout=stdout)
-        return execution
-
-
-def serve(**server: Any) -> Iterator[Api]:
-    settings = AppSettings(server={"api_keys": KEYS, **server})
-    ledger = Ledger.open(settings)
-    try:
-        with running(create_app(settings, ledger)) as url:
-            yield Api(url, ledger)
-    finally:
-        ledger.close()
+from tests.integration.http_server import (
+    ADMIN,
+    ALICE,
+    BOB,
+    JOBS,
+    Api,
+    assert_error,
+    docker_job,
+    serve,
+)
 
 
 @pytest.fixture
 def api() -> Iterator[Api]:
     yield from serve()
-
-
-def assert_error(response: httpx.Response, status: int) -> APIError:
-    """Every refusal is Bacalhau's error body, with a request id and never a traceback."""
-    assert response.status_code == status, response.text
-    error = APIError.model_validate_json(response.content)
-    assert set(response.json()) >= {"Status", "Message", "RequestID", "Code", "Component", "Hint"}
-    assert error.Status == status
-    assert error.RequestID == response.headers["x-request-id"]
-    assert "Traceback" not in response.text
-    return error
 
 
 def test_a_submitted_job_reads_back_in_go_wire_shape(api: Api) -> None:

@@ -23,7 +23,6 @@ import httpx
 import pytest
 
 from engine.executors.bacalhau import EXECUTION_LABEL, BacalhauExecutor
-from engine.executors.base import ExecutionRequest
 from engine.settings import BacalhauSettings
 from engine.wire import (
     GetJobResponse,
@@ -33,6 +32,7 @@ from engine.wire import (
     WireHistory,
     WireJob,
 )
+from tests.integration.remote_requests import request_for
 
 # Bacalhau's execution state numbers, as pkg/models/execution.go defines them per version.
 NUMBERS_V15 = {"New": 1, "BidAccepted": 5, "Running": 6, "Completed": 9, "Failed": 10}
@@ -331,36 +331,6 @@ def executor_for(cluster: Cluster, **overrides: Any) -> BacalhauExecutor:
         **overrides,
     )
     return BacalhauExecutor(settings)
-
-
-def request_for(tmp_path: Path, *command: str, engine: str = "docker") -> ExecutionRequest:
-    task = {
-        "Name": "main",
-        "Engine": {
-            "Type": engine,
-            "Params": {
-                "Image": "busybox:1.36",
-                "Entrypoint": [command[0]],
-                "Parameters": list(command[1:]),
-            },
-        },
-        "Timeouts": {"ExecutionTimeout": 60},
-    }
-    job = {
-        "Name": "hello",
-        "Type": "batch",
-        "Count": 3,
-        "Labels": {"team": "fish"},
-        "Tasks": [task],
-    }
-    return ExecutionRequest(
-        job_id="j-local",
-        execution_id=f"e-{uuid.uuid4()}",
-        job=job,
-        task=task,
-        task_cid="bagaaieratask",
-        results_dir=tmp_path,
-    )
 
 
 def test_runs_a_task_on_the_cluster_and_mirrors_its_output(

@@ -7,7 +7,6 @@ so a task sent by the remote executor really runs, and what comes back is the re
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,10 +17,10 @@ from adapters.http.server import RunnerThread, running
 from adapters.settings import AppSettings
 from engine import Ledger
 from engine.executors.bacalhau import EXECUTION_LABEL, BacalhauExecutor
-from engine.executors.base import ExecutionRequest
 from engine.executors.registry import default_registry
 from engine.runner import Runner
 from engine.settings import BacalhauSettings
+from tests.integration.remote_requests import request_for
 
 KEY = "executor-key"
 
@@ -55,25 +54,6 @@ def served() -> Iterator[tuple[BacalhauExecutor, Ledger]]:
             executor.close()
     finally:
         ledger.close()
-
-
-def request_for(tmp_path: Path, *command: str) -> ExecutionRequest:
-    task = {
-        "Name": "main",
-        "Engine": {
-            "Type": "docker",
-            "Params": {"Image": "busybox:1.36", "Entrypoint": list(command)},
-        },
-    }
-    job = {"Name": "remote", "Type": "batch", "Count": 1, "Tasks": [task]}
-    return ExecutionRequest(
-        job_id="j-local",
-        execution_id=f"e-{uuid.uuid4()}",
-        job=job,
-        task=task,
-        task_cid="bagaaieratask",
-        results_dir=tmp_path,
-    )
 
 
 def test_a_task_sent_to_klippfisk_serve_runs_and_reports_back(

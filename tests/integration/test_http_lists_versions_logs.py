@@ -1,0 +1,127 @@
+"""Job versions, job lists in order across pages, followed logs and server faults, over HTTP.
+
+Same bench as test_http_api: a real uvicorn server on 127.0.0.1 over a real SQLite ledger,
+with the runner's part played on the ledger (and in the results directory) by the test.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.sync.client import ClientConnection, connect
+
+from adapters.settings import AppSettings
+from engine.results import execution_results_dir
+from engine.wire import PagingToken
+from tests.integration.http_server import ADMIN, JOBS, Api, assert_error, docker_job, serve
+
+
+@pytest.fixture
+def api() -> Iterator[Api]:
+    yield from serve(list_scan_limit=6, log_poll_seconds=0.05)
+
+
+def walk(api: Api, **params: Any) -> list[str]:
+    """Every job name the list gives, following NextToken page by page."""
+    client, names, token = api.client(), [], ""
+    for _ in range(20):
+        page = client.get(JOBS, params={**params, "next_token": token}).json()
+        assert len(page["Items"]) == params["limit"] or not page["NextToken"]
+        names += [job["Name"] for job in page["Items"]]
+        token = page["NextToken"]
+        if not token:
+            return names
+    raise AssertionError("the list never ended")
+
+
+def test_versions_lists_every_version_oldest_first(api: Api) -> None:
+    api.submit(Job=docker_job("evolving"))
+    changed = docker_job("evolving")
+    changed["Tasks"][0]["Engine"]["Params"]["Image"] = "alpine:3"
+    job_id = api.submit(Job=changed)
+    versions = api.client().get(f"{JOBS}/{job_id}/versions").json()["Items"]
+    assert [v["Version"] for v in versions] == [1, 2]
+    images = [v["Tasks"][0]["Engine"]["Params"]["Image"] for v in versions]
+    assert images == ["busybox:1.36", "alpine:3"]
+
+
+def test_sorted_lists_hold_their_order_across_pages(api: Api) -> None:
+    ids = [api.submit(Job=docker_job(f"job-{n}")) for n in range(5)]
+    api.ledger.stop(ids[1], reason="touched last")
+    oldest_first = ["job-0", "job-1", "job-2", "job-3", "job-4"]
+    assert walk(api, limit=2, order_by="created_at") == oldest_first
+    assert walk(api, limit=2, order_by="created_at", reverse="true") == oldest_first[::-1]
+    assert walk(api, limit=2, reverse="true") == oldest_first
+    assert walk(api, limit=2) == oldest_first[::-1]
+    modified = ["job-0", "job-2", "job-3", "job-4", "job-1"]
+    assert walk(api, limit=3, order_by="modified_at") == modified
+
+
+def test_a_label_selector_fills_every_page_but_the_last(api: Api) -> None:
+    for n in range(6):
+        api.submit(Job=docker_job(f"job-{n}", Labels={"tier": "gold" if n % 2 else "tin"}))
+    assert walk(api, limit=2, labels="tier=gold") == ["job-5", "job-3", "job-1"]
+    assert walk(api, limit=2, labels="tier=gold", order_by="created_at") == [
+        "job-1",
+        "job-3",
+        "job-5",
+    ]
+
+
+def test_sorting_more_jobs_than_the_server_reads_is_a_clear_400(api: Api) -> None:
+    for n in range(7):
+        api.submit(Job=docker_job(f"job-{n}"))
+    error = assert_error(api.client().get(JOBS, params={"order_by": "created_at"}), 400)
+    assert "at most 6 jobs" in error.Message
+    assert len(walk(api, limit=4)) == 7, "the default order pages through any number"
+
+
+def test_a_forged_page_token_is_refused(api: Api) -> None:
+    forged = PagingToken(sort_by="name", limit=5, offset=0).encode()
+    assert_error(api.client().get(JOBS, params={"next_token": forged}), 400)
+
+
+def frame(socket: ClientConnection) -> tuple[int, str]:
+    value = json.loads(socket.recv(timeout=30))["value"]
+    return value["Type"], value["Line"]
+
+
+def append(path: Path, text: str) -> None:
+    with path.open("a", encoding="utf-8") as stream:
+        stream.write(text)
+
+
+def test_a_followed_log_streams_lines_as_they_are_written(api: Api) -> None:
+    job_id = api.submit()
+    api.ledger.queue(job_id)
+    execution = api.ledger.create_execution(job_id)
+    api.ledger.start_execution(job_id, execution)
+    results = execution_results_dir(AppSettings(), job_id, execution)
+    results.mkdir(parents=True)
+    stdout, stderr = results / "stdout", results / "stderr"
+    append(stdout, "first\n")
+    url = api.url.replace("http://", "ws://") + f"{JOBS}/{job_id}/logs?follow=true"
+    with connect(url, additional_headers={"Authorization": f"Bearer {ADMIN}"}) as socket:
+        assert frame(socket) == (1, "first\n"), "sent while the job still runs"
+        append(stdout, "sec")
+        append(stderr, "x\n")
+        assert frame(socket) == (2, "x\n")
+        append(stderr, "y\n")
+        assert frame(socket) == (2, "y\n")  # a whole turn has now seen "sec" on its own
+        append(stdout, "ond\n")
+        assert frame(socket) == (1, "second\n"), "half a line is held until it is whole"
+        append(stdout, "no newline at the end")
+        api.ledger.complete_execution(job_id, execution, exit_code=0)
+        assert frame(socket) == (1, "no newline at the end")
+        assert list(socket) == [], "the socket closes once the job is over"
+
+
+def test_a_server_fault_names_its_request_id_in_header_and_body(api: Api) -> None:
+    api.ledger.close()  # the store goes away under the running server
+    response = api.client().get(f"{JOBS}/j-00000000-0000-0000-0000-000000000000")
+    error = assert_error(response, 500)
+    assert error.RequestID in error.Hint
