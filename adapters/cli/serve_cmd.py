@@ -11,14 +11,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from adapters.http import Background, ServeError, create_app
-from adapters.http.server import RunnerThread, bind, run
 from adapters.settings import AppSettings
 from engine import Ledger
-from engine.executors.registry import default_registry
-from engine.runner import Runner
+
+if TYPE_CHECKING:
+    from adapters.http import Background
 
 __all__ = ["register"]
 
@@ -65,12 +64,20 @@ def _settings(args: argparse.Namespace) -> AppSettings:
 
 def _runner(settings: AppSettings, ledger: Ledger) -> Background | None:
     """The embedded runner, when this server runs jobs itself."""
+    from adapters.http.server import RunnerThread
+    from engine.executors.registry import default_registry
+    from engine.runner import Runner
+
     if not settings.server.runner:
         return None
     return RunnerThread(Runner(ledger, default_registry(settings), settings))
 
 
 def _serve(args: argparse.Namespace) -> int:
+    # FastAPI and uvicorn take a second or two to import: only `klippfisk serve` pays for them.
+    from adapters.http import ServeError, create_app
+    from adapters.http.server import bind, run
+
     settings = _settings(args)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     ledger = Ledger.open(settings)

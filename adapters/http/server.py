@@ -70,6 +70,7 @@ class RunnerThread:
     """The embedded runner on its own thread, for as long as the server runs (a Background)."""
 
     def __init__(self, runner: Runner) -> None:
+        self.runner = runner
         self.halt = threading.Event()
         self.thread = threading.Thread(
             target=runner.serve, args=(self.halt,), name="klippfisk-runner", daemon=True
@@ -81,6 +82,7 @@ class RunnerThread:
     def stop(self) -> None:
         self.halt.set()
         self.thread.join(timeout=60)
+        self.runner.executors.close()  # the remote executor holds an HTTP connection pool
 
 
 _CLI = "import sys; from adapters.cli import main; sys.exit(main())"
@@ -106,6 +108,9 @@ def serve_process(
     if "listening on" not in line:
         process.kill()
         raise RuntimeError(f"klippfisk serve did not start: {line}{process.stderr.read()}")
+    # Keep reading what the server logs, or a full pipe would block it mid-request.
+    drain = threading.Thread(target=process.stderr.read, name="serve-stderr", daemon=True)
+    drain.start()
     try:
         yield process, line.rsplit(" ", 1)[1].strip()
     finally:
