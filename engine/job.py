@@ -91,6 +91,7 @@ class Topic(StrEnum):
 JOB_RULES: dict[str, frozenset[JobState]] = {
     "resubmit": frozenset(JobState),
     "queue": frozenset({JobState.PENDING}),
+    "reclaim": frozenset({JobState.QUEUED}),
     "create_execution": _LIVE_STATES,
     "start_execution": _LIVE_STATES,
     "complete_execution": frozenset({JobState.RUNNING}),
@@ -202,6 +203,8 @@ class Job(BaseAggregate[str]):
         message: str
         executions: dict[str, Execution]
         head_hash: str
+        queued_by: str
+        executor: str
 
     class Event(CanMutateAggregate[str], metaclass=MetaDomainEvent):
         originator_id: str
@@ -232,11 +235,13 @@ class Job(BaseAggregate[str]):
         task_cids: dict[str, str]
         source: dict[str, str]
         report: dict[str, Any]
+        executor: str = ""  # absent from events stored before it existed: read as ""
 
         def evolve(self, job: Job) -> None:
             job.job, job.job_cid, job.task_cids = self.job, self.job_cid, self.task_cids
             job.source, job.report = self.source, self.report
             job.state, job.job_version, job.executions = JobState.PENDING, 1, {}
+            job.queued_by, job.executor = "", self.executor
 
     class Resubmitted(Event):
         job: dict[str, Any]
@@ -245,15 +250,19 @@ class Job(BaseAggregate[str]):
         source: dict[str, str]
         report: dict[str, Any]
         job_version: int
+        executor: str = ""  # absent from events stored before it existed: read as ""
 
         def evolve(self, job: Job) -> None:
             job.job, job.job_cid, job.task_cids = self.job, self.job_cid, self.task_cids
             job.source, job.report = self.source, self.report
             job.state, job.job_version = JobState.PENDING, self.job_version
+            job.queued_by, job.executor = "", self.executor
 
     class Queued(Event):
+        """The job was claimed: by a runner queueing it, or re-claimed from a dead one."""
+
         def evolve(self, job: Job) -> None:
-            job.state = JobState.QUEUED
+            job.state, job.queued_by = JobState.QUEUED, self.actor
 
     class ExecutionCreated(Event):
         execution_id: str
@@ -360,6 +369,10 @@ class Job(BaseAggregate[str]):
     def active_executions(self) -> list[Execution]:
         return [e for e in self.executions.values() if e.active]
 
+    def current_executions(self) -> list[Execution]:
+        """The executions of the job's current version (earlier versions' stay in history)."""
+        return [e for e in self.executions.values() if e.job_version == self.job_version]
+
     def _touch(self, event: Job.Event) -> Execution:
         execution = self.executions[event.execution_id]  # type: ignore[attr-defined]
         execution.modified_at, execution.message = event.timestamp, event.reason
@@ -379,14 +392,19 @@ class Job(BaseAggregate[str]):
         report: dict[str, Any],
         actor: str,
         reason: str = "Job submitted",
+        executor: str = "",
     ) -> Job:
-        """Start a job's history: it is Pending until something queues or runs it."""
+        """Start a job's history: it is Pending until something queues or runs it.
+
+        `executor` is the one the submitter asked for ("" lets the runner choose); it is
+        recorded so that whichever runner later takes the job honours it."""
         body = {
             "job": job,
             "job_cid": job_cid,
             "task_cids": task_cids,
             "source": source,
             "report": report,
+            "executor": executor,
             "reason": reason,
             "actor": actor,
             "topic": str(Topic.SUBMISSION),
@@ -406,8 +424,10 @@ class Job(BaseAggregate[str]):
         source: dict[str, str],
         report: dict[str, Any],
         actor: str,
+        executor: str = "",
     ) -> None:
-        """A new version of the same job (same name): earlier executions are cancelled."""
+        """A new version of the same job (same name): earlier executions are cancelled.
+        The version carries its own executor request, as a fresh submission would."""
         version = self.job_version + 1
         self._cancel_active(f"Job updated to version {version}", actor)
         self._record(
@@ -421,10 +441,35 @@ class Job(BaseAggregate[str]):
             source=source,
             report=report,
             job_version=version,
+            executor=executor,
         )
 
     def queue(self, *, reason: str, actor: str) -> None:
         self._require("queue")
+        self._record(Job.Queued, reason=reason, actor=actor, topic=Topic.QUEUEING)
+
+    def reclaim(self, *, dead_owner: str, actor: str, reason: str) -> None:
+        """Take over a job a dead runner queued but never gave an execution.
+
+        Only then is it safe: nothing of it ran, so running it now cannot run it twice. Two
+        successors racing both pass this check on the same state, but only one Queued event
+        can take the next version; the loser retries on fresh state and is refused here,
+        because the last claim is then the winner's, not the dead runner's.
+        """
+        self._require("reclaim")
+        if self.queued_by != dead_owner:
+            detail = (
+                f"job {short_id(self.id)} is {self.state} by {self.queued_by or 'nobody'}, "
+                f"not by {dead_owner}"
+            )
+            raise IllegalTransition(self.id, "reclaim", self.state, detail)
+        started = self.current_executions()
+        if started:
+            detail = (
+                f"job {short_id(self.id)} is {self.state} but already has execution "
+                f"{started[0].id[:10]}, so it may have run"
+            )
+            raise IllegalTransition(self.id, "reclaim", self.state, detail)
         self._record(Job.Queued, reason=reason, actor=actor, topic=Topic.QUEUEING)
 
     def create_execution(self, *, executor: str, node: str, actor: str) -> str:

@@ -43,6 +43,7 @@ from eventsourcing.sqlite import (
 from eventsourcing.utils import Environment, EnvType
 from psycopg.sql import SQL, Identifier
 
+from engine.executors.registry import EXECUTOR_CHOICES
 from engine.group_commit import GroupCommit
 from engine.history import EVENT_TYPES, history_entries
 from engine.ids import is_job_id, job_id_for_key, job_id_for_name, new_job_id, short_id
@@ -184,6 +185,8 @@ class JobView:
     created_at: datetime
     modified_at: datetime
     executions: list[ExecutionView]
+    executor: str = ""  # the executor the submitter asked for; "" lets the runner choose
+    queued_by: str = ""  # who holds the latest claim (Queued event), "" before any
 
     @property
     def short_id(self) -> str:
@@ -238,6 +241,8 @@ class JobView:
             created_at=job.created_on,
             modified_at=job.modified_on,
             executions=executions,
+            executor=job.executor,
+            queued_by=job.queued_by,
         )
 
 
@@ -466,8 +471,13 @@ class Ledger(Application[str]):
         source: Source | None = None,
         idempotency_key: str | None = None,
         force: bool = False,
+        executor: str | None = None,
     ) -> SubmitResult:
         """Record a compiled job.
+
+        `executor` (local or bacalhau) is recorded with the job, so whichever runner takes
+        it, in this process or a worker elsewhere, runs it there; None leaves the choice to
+        the runner's own default.
 
         With an idempotency key the job id derives from the key: a repeat with the same spec
         returns the job already there, a different spec is a conflict. Without one, a named
@@ -475,6 +485,11 @@ class Ledger(Application[str]):
         identical one is refused as "no changes" unless `force`.
         """
         source = source or Source(adapter="library")
+        if executor is not None and executor not in EXECUTOR_CHOICES:
+            raise LedgerError(
+                f"Unknown executor {executor!r}. Use one of: {', '.join(EXECUTOR_CHOICES)}, "
+                "or leave it out to let the runner choose."
+            )
         spec = compiled.job
         namespace = str(spec.get("Namespace") or "default")
         name = spec.get("Name")
@@ -491,6 +506,7 @@ class Ledger(Application[str]):
             "task_cids": dict(compiled.task_cids),
             "source": {"adapter": source.adapter, "actor": source.actor, "ref": source.ref},
             "report": compiled.report.to_dict(),
+            "executor": executor or "",
         }
 
         def decide(existing: Job | None) -> tuple[Job | None, SubmitResult]:
@@ -517,6 +533,24 @@ class Ledger(Application[str]):
 
     def queue(self, job_id: str, *, reason: str = "Job queued", actor: str = "runner") -> None:
         self._command(job_id, lambda job: job.queue(reason=reason, actor=actor))
+
+    def reclaim(
+        self,
+        job_id: str,
+        *,
+        dead_owner: str,
+        actor: str = "runner",
+        reason: str = "Job re-claimed from a runner that died",
+    ) -> None:
+        """Queue again, for `actor`, a job the runner `dead_owner` queued and died holding.
+
+        Refused (IllegalTransition, nothing written) unless the job is still Queued, its last
+        claim is `dead_owner`'s and it has no execution: then nothing of it ran and resuming
+        cannot run it twice. Of two successors racing, exactly one wins; the other's write is
+        stale, and on fresh state its claim is refused."""
+        self._command(
+            job_id, lambda job: job.reclaim(dead_owner=dead_owner, actor=actor, reason=reason)
+        )
 
     def create_execution(
         self, job_id: str, *, executor: str = "local", node: str = "local", actor: str = "runner"

@@ -10,7 +10,13 @@ anywhere (CLI, HTTP, bot; this process or another) kills it.
 
 Crash safety: every execution is tagged with the runner that owns it (host, pid and the
 pid's start time). A runner starting up fails the executions whose owner is gone, saying so
-in the history; it never re-runs them, so nothing runs twice silently.
+in the history; it never re-runs them, so nothing runs twice silently. A job the dead runner
+queued but never gave an execution did not run at all: that one is re-claimed (exactly one
+successor wins) and resumed.
+
+A job may carry the executor its submitter asked for (`job run --executor`, recorded with
+the submission); the runner honours it over its own default, so a worker started with
+another default still runs the job where it was meant to run.
 """
 
 from __future__ import annotations
@@ -23,9 +29,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
-from engine.executors.base import ExecutionOutcome, ExecutionRequest
+from engine.executors.base import ExecutionOutcome, ExecutionRequest, Executor
 from engine.executors.local.limits import TaskLimits
-from engine.executors.registry import ExecutorRegistry, UnsupportedEngine
+from engine.executors.registry import ExecutorRegistry, UnsupportedEngine, default_registry
 from engine.job import ExecutionState, IllegalTransition, JobState, LedgerError
 from engine.ledger import JobView, Ledger
 from engine.results import execution_results_dir, result_cache
@@ -111,6 +117,8 @@ class Runner:
         self.settings = settings or Settings()
         self.identity = runner_identity()
         self.cache = result_cache(self.settings) if use_cache else None
+        self._resumed: list[str] = []  # re-claimed by `recover`, for `serve` to run
+        self._resumed_lock = threading.Lock()
 
     # --- one job, in-process ---------------------------------------------------------------
 
@@ -137,14 +145,34 @@ class Runner:
         return view
 
     def _run_execution(self, view: JobView, cancel: threading.Event) -> None:
+        """Run one execution on the executor the job asked for, else on this runner's own."""
         task = (view.job.get("Tasks") or [{}])[0]
         engine_type = str((task.get("Engine") or {}).get("Type", ""))
+        asked = self._asked_registry(view, engine_type)
         try:
-            executor = self.executors.for_engine(engine_type)
+            executor = (asked or self.executors).for_engine(engine_type)
         except UnsupportedEngine as exc:
             execution_id = self._create(view.id, "none")
             self._fail(view.id, execution_id, str(exc))
-            return
+        else:
+            self._run_on(view, task, executor, cancel)
+        finally:
+            if asked is not None:
+                asked.close()
+
+    def _asked_registry(self, view: JobView, engine_type: str) -> ExecutorRegistry | None:
+        """The executors of the choice recorded with the job, when this runner's own would
+        not send its engine there (None: the runner's own will do). The caller closes it."""
+        if not view.executor:
+            return None
+        own = next((e for e in self.executors if e.supports(engine_type)), None)
+        if own is not None and own.name == view.executor:
+            return None
+        return default_registry(self.settings, view.executor)
+
+    def _run_on(
+        self, view: JobView, task: dict, executor: Executor, cancel: threading.Event
+    ) -> None:
         execution_id = self._create(view.id, executor.name)
         task_cid = view.task_cids.get(str(task.get("Name", "")), "")
         if self.cache is not None and self._reuse(view.id, execution_id, task_cid):
@@ -248,11 +276,13 @@ class Runner:
     # --- crash recovery --------------------------------------------------------------------
 
     def recover(self) -> list[str]:
-        """Fail what dead runners left behind; returns the failed execution ids.
+        """Clean up after dead runners; returns the failed execution ids.
 
-        Two cases: executions a runner created or started and never finished, and jobs a
-        runner queued (claimed) but died before giving an execution. Neither is re-run, so
-        nothing can run twice; the error says what happened and how to run it again.
+        Executions a dead runner created or started and never finished are failed, never
+        re-run: the work may have had effects, and the history says what happened and how to
+        run it again. A job a dead runner queued but never gave an execution did not run at
+        all, so it is re-claimed for this runner (of racing successors exactly one wins) and
+        `serve` resumes it; one with an execution already (say a retryable failure) is failed.
         """
         failed = []
         for view in [*self.ledger.running(), *self.ledger.pending()]:
@@ -269,25 +299,47 @@ class Runner:
                         "cannot have run twice.",
                     )
             owner = self._claimed_by(view)
-            if owner and _owner_alive(owner) is False:
-                failed += self._fail_orphan(
-                    view.id,
-                    None,
-                    f"the runner that queued this job ({owner}) stopped before running it; "
-                    "it never ran.",
-                )
+            if not owner or _owner_alive(owner) is not False:
+                continue
+            if not any(e.job_version == view.version for e in view.executions):
+                self._resume(view.id, owner)
+                continue
+            failed += self._fail_orphan(
+                view.id,
+                None,
+                f"the runner that queued this job ({owner}) stopped before finishing it, and "
+                "it was not resumed because an execution of it exists already (it may have run).",
+            )
         return failed
+
+    def _resume(self, job_id: str, dead_owner: str) -> None:
+        """Re-claim a job nothing ran of, and hand it to `serve`; losing a race is fine."""
+        try:
+            self.ledger.reclaim(
+                job_id,
+                dead_owner=dead_owner,
+                actor=self.identity,
+                reason=f"resumed after runner {dead_owner} died (it queued the job but never "
+                "started it, so nothing of it ran)",
+            )
+        except IllegalTransition as exc:  # another successor re-claimed it first
+            log.info("job %s not resumed here: %s", job_id, exc)
+            return
+        with self._resumed_lock:
+            self._resumed.append(job_id)
+
+    def _take_resumed(self, slots: int) -> list[str]:
+        """Up to `slots` of the jobs `recover` re-claimed, in the order it found them."""
+        slots = max(slots, 0)
+        with self._resumed_lock:
+            taken, self._resumed = self._resumed[:slots], self._resumed[slots:]
+        return taken
 
     def _claimed_by(self, view: JobView) -> str:
         """Who queued a Queued job that has no execution under way ("" if not that case)."""
         if view.state is not JobState.QUEUED or any(e.state in ACTIVE for e in view.executions):
             return ""
-        queued = [
-            entry["Event"]["Details"]
-            for entry in self.ledger.history(view.id)
-            if entry["Event"]["Details"].get("Type") == "Queued"
-        ]
-        return str(queued[-1].get("Actor", "")) if queued else ""
+        return view.queued_by
 
     def _fail_orphan(self, job_id: str, execution_id: str | None, what: str) -> list[str]:
         try:
@@ -304,7 +356,8 @@ class Runner:
     # --- the worker loop -------------------------------------------------------------------
 
     def serve(self, stop: threading.Event, concurrency: int | None = None) -> None:
-        """Run Pending jobs until `stop` is set, at most `concurrency` at a time.
+        """Run Pending jobs (and those `recover` re-claimed) until `stop` is set, at most
+        `concurrency` at a time.
 
         On stop, running executions are cut short and failed with a sentence saying the
         runner shut down; they are not left Running for the next start to clean up.
@@ -316,7 +369,8 @@ class Runner:
         with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="klippfisk-run") as pool:
             while not stop.is_set():
                 active = {f for f in active if not f.done()}
-                for job_id in self._claim(limit - len(active)):
+                resumed = self._take_resumed(limit - len(active))
+                for job_id in [*resumed, *self._claim(limit - len(active) - len(resumed))]:
                     future = pool.submit(self._run_claimed, job_id, stop)
                     future.add_done_callback(lambda _f: wake.set())
                     active.add(future)

@@ -117,7 +117,7 @@ def _run(args: argparse.Namespace) -> int:
 def _submit_and_run(ledger: Ledger, compiled: CompiledSpec, args: argparse.Namespace) -> int:
     source = Source(adapter="cli", actor=getpass.getuser(), ref=args.file)
     try:
-        submitted = ledger.submit(compiled, source=source, force=args.force)
+        submitted = ledger.submit(compiled, source=source, force=args.force, executor=args.executor)
     except NoChanges as exc:
         return _fail(f"{exc} (use --force)", EXIT_BAD)
     job_id = submitted.job_id

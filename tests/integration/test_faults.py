@@ -158,14 +158,20 @@ from engine.runner import Runner
 from engine.settings import Settings
 settings = Settings()
 ledger = Ledger.open(settings)
-Runner(ledger, default_registry(settings), settings).run_job(sys.argv[1])
+runner = Runner(ledger, default_registry(settings), settings)
+for claimed in sys.argv[2:]:  # claimed for later, as a busy worker does; never started
+    ledger.queue(claimed, reason="Queued for a worker", actor=runner.identity)
+runner.run_job(sys.argv[1])
 """
 
 
-def test_a_killed_runner_leaves_nothing_running_and_its_successor_fails_the_job(ledger):
+def test_a_killed_runners_successor_fails_its_run_and_resumes_the_job_it_never_started(ledger):
     marker = f"marker-{uuid.uuid4()}"
     job_id = docker_job(ledger, f"sleep 60 # {marker}")
-    child = subprocess.Popen([sys.executable, "-c", RUN_IN_CHILD, job_id], env=os.environ)
+    claimed_id = docker_job(ledger, "echo resumed once")
+    child = subprocess.Popen(
+        [sys.executable, "-c", RUN_IN_CHILD, job_id, claimed_id], env=os.environ
+    )
     try:
         ledger.wait(job_id, states=[JobState.RUNNING], timeout=60)
         assert alive(marker)
@@ -176,9 +182,11 @@ def test_a_killed_runner_leaves_nothing_running_and_its_successor_fails_the_job(
     while alive(marker) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not alive(marker), "the task must die with its runner"
+    dead = ledger.get(claimed_id).queued_by
 
     settings = Settings()
-    failed = Runner(ledger, default_registry(settings), settings).recover()
+    successor = Runner(ledger, default_registry(settings), settings)
+    failed = successor.recover()
 
     view = ledger.get(job_id)
     assert failed == [view.executions[0].id]
@@ -187,6 +195,21 @@ def test_a_killed_runner_leaves_nothing_running_and_its_successor_fails_the_job(
     assert "it was not run again" in view.executions[0].error
     created = [e for e in ledger.history(job_id) if e["Event"]["Topic"] == "Scheduling"]
     assert len(created) == 1
+
+    assert ledger.get(claimed_id).queued_by == successor.identity
+    successor.start()
+    resumed = ledger.wait(claimed_id, timeout=60)
+    successor.stop()
+
+    assert resumed.state is JobState.COMPLETED
+    [execution] = resumed.executions
+    assert execution.stdout == "resumed once\n"
+    history = ledger.history(claimed_id)
+    created = [e for e in history if e["Event"]["Details"]["Type"] == "ExecutionCreated"]
+    assert len(created) == 1
+    [resume] = [e["Event"] for e in history if "resumed after" in e["Event"]["Message"]]
+    assert resume["Topic"] == "Queueing"
+    assert resume["Message"].startswith(f"resumed after runner {dead} died")
 
 
 def test_recovery_leaves_executions_of_live_runners_alone(ledger, runner):
@@ -199,13 +222,16 @@ def test_recovery_leaves_executions_of_live_runners_alone(ledger, runner):
     assert ledger.get(job_id).state is JobState.RUNNING
 
 
-def test_a_job_claimed_by_a_dead_runner_is_failed_saying_it_never_ran(ledger, runner):
+def test_a_dead_runners_claim_that_has_an_execution_is_failed_not_resumed(ledger, runner):
     job_id = docker_job(ledger, "true")
-    ledger.queue(job_id, actor="local/" + runner_identity().split("/")[1] + "/999999999-1")
+    dead = "local/" + runner_identity().split("/")[1] + "/999999999-1"
+    ledger.queue(job_id, actor=dead)
+    lost = ledger.create_execution(job_id, node=dead, actor=dead)
+    ledger.fail_execution(job_id, lost, error="node lost", retryable=True, actor=dead)
 
     [execution_id] = runner.recover()
 
     view = ledger.get(job_id)
     assert view.state is JobState.FAILED
-    assert view.executions[0].id == execution_id
-    assert "stopped before running it; it never ran" in view.executions[0].error
+    assert view.executions[-1].id == execution_id
+    assert "not resumed because an execution of it exists already" in view.executions[-1].error

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -12,7 +16,7 @@ import pytest
 
 from engine import ExecutionState, JobState, Ledger
 from engine.executors.registry import default_registry
-from engine.runner import Runner, RunnerError
+from engine.runner import Runner, RunnerError, runner_identity
 from engine.settings import Settings
 from spec import compile_document, compile_path
 
@@ -179,3 +183,117 @@ def test_a_job_waiting_longer_than_its_queue_timeout_fails(ledger, settings):
     assert view.state is JobState.FAILED
     messages = [entry["Event"]["Message"] for entry in ledger.history(job_id)]
     assert any(m.startswith("Queue timeout: exceeded 1 seconds") for m in messages)
+
+
+RECLAIM_IN_CHILD = """
+import sys, time
+from pathlib import Path
+from engine import IllegalTransition, Ledger
+from engine.runner import runner_identity
+from engine.settings import Settings
+ledger = Ledger.open(Settings())
+go, dead, orphans = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
+for job_id in orphans:
+    ledger.get(job_id)  # both successors now hold each orphan as the dead runner left it
+print("ready", flush=True)
+while not go.exists():
+    time.sleep(0.001)
+for job_id in orphans:
+    try:
+        ledger.reclaim(job_id, dead_owner=dead, actor=runner_identity(), reason="resumed")
+        print("won", job_id, flush=True)
+    except IllegalTransition as exc:
+        print("lost", job_id, exc, flush=True)
+"""
+
+
+def test_two_successors_racing_on_the_same_orphans_reclaim_each_exactly_once(
+    ledger, submit, tmp_path
+):
+    dead = "local/" + socket.gethostname() + "/999999999-1"
+    orphans = [submit(f"echo {n}") for n in range(5)]
+    for job_id in orphans:
+        ledger.queue(job_id, reason="Queued for a worker", actor=dead)
+    go = tmp_path / "go"
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", RECLAIM_IN_CHILD, str(go), dead, *orphans],
+            env=os.environ,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    ready = [child.stdout.readline() for child in children if child.stdout]
+    assert ready == ["ready\n"] * 2  # both hold the orphans as left: the race is real
+    go.touch()
+    lines = [
+        line.split(" ", 2) for child in children for line in child.communicate(60)[0].splitlines()
+    ]
+
+    assert [child.returncode for child in children] == [0, 0]
+    for job_id in orphans:
+        outcomes = sorted(line[0] for line in lines if line[1] == job_id)
+        assert outcomes == ["lost", "won"]
+        [refusal] = [line[2] for line in lines if line[1] == job_id and line[0] == "lost"]
+        assert refusal.startswith("Cannot reclaim: job ") and "is Queued by local/" in refusal
+        claims = [
+            e["Event"]["Details"]["Actor"]
+            for e in ledger.history(job_id)
+            if e["Event"]["Details"]["Type"] == "Queued"
+        ]
+        assert claims[0] == dead and len(claims) == 2
+        assert ledger.get(job_id).executions == []
+    assert ledger.verify().ok
+
+
+def test_a_live_runners_claim_is_not_reclaimed(ledger, runner, submit):
+    job_id = submit("true")
+    ledger.queue(job_id, actor=runner_identity())
+
+    assert runner.recover() == []
+    assert ledger.get(job_id).queued_by == runner_identity()
+
+
+@pytest.fixture
+def no_cluster(settings: Settings) -> Settings:
+    """Settings whose Bacalhau cluster is a closed port on loopback, refusing at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    bacalhau = settings.bacalhau.model_copy(update={"port": port, "retries": 0})
+    return settings.model_copy(update={"bacalhau": bacalhau})
+
+
+def test_a_job_that_asked_for_local_runs_here_on_a_worker_that_defaults_to_a_cluster(
+    ledger, no_cluster
+):
+    text = SHELL_JOB.format(
+        name="here", count=1, shell="/bin/sh", script="echo here", memory="256Mi", timeout=60
+    )
+    job_id = ledger.submit(compile_document(text), executor="local").job_id
+    worker = Runner(ledger, default_registry(no_cluster, "bacalhau"), no_cluster)
+
+    worker.start()
+    view = ledger.wait(job_id, timeout=60)
+    worker.stop()
+
+    assert view.state is JobState.COMPLETED
+    assert [(e.executor, e.stdout) for e in view.executions] == [("local", "here\n")]
+
+
+def test_a_job_that_asked_for_bacalhau_goes_there_from_a_local_worker(ledger, no_cluster):
+    text = SHELL_JOB.format(
+        name="there", count=1, shell="/bin/sh", script="echo there", memory="256Mi", timeout=60
+    )
+    job_id = ledger.submit(compile_document(text), executor="bacalhau").job_id
+    worker = Runner(ledger, default_registry(no_cluster), no_cluster)
+
+    worker.start()
+    view = ledger.wait(job_id, timeout=60)
+    worker.stop()
+
+    [execution] = view.executions
+    assert execution.executor == "bacalhau"
+    assert view.state is JobState.FAILED
+    assert f"127.0.0.1:{no_cluster.bacalhau.port}" in execution.error

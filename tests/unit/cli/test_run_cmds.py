@@ -116,6 +116,19 @@ def test_wait_false_only_submits(job_file, capsys):
     assert job.state is JobState.PENDING
 
 
+def test_a_job_left_for_a_worker_keeps_the_executor_it_asked_for(job_file, capsys):
+    code = main(["job", "run", "--wait=false", "--executor", "bacalhau", job_file("echo hi")])
+
+    assert code == 0
+    [job] = ledger_jobs()
+    ledger = Ledger.open(Settings())
+    try:
+        first = ledger.history(job.id)[0]
+    finally:
+        ledger.close()
+    assert first["Event"]["Details"]["Executor"] == "bacalhau"
+
+
 def test_timeout_stops_the_job_and_fails_the_command(job_file, capsys):
     code = main(["job", "run", "--timeout", "0.5", job_file("sleep 60")])
 

@@ -29,6 +29,7 @@ from spec.compiled import CompiledSpec
 # The state each accepted command must leave the job in (None: unchanged or depends).
 _AFTER = {
     "queue": JobState.QUEUED,
+    "reclaim": JobState.QUEUED,
     "start_execution": JobState.RUNNING,
     "stop": JobState.STOPPED,
     "time_out": JobState.FAILED,
@@ -75,6 +76,24 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule()
     def queue(self) -> None:
         self._attempt("queue", lambda: self.ledger.queue(self.job_id))
+
+    @rule(
+        dead_owner=st.sampled_from(["runner", "successor", "someone"]),
+        actor=st.sampled_from(["successor", "other-successor"]),
+    )
+    def reclaim(self, dead_owner: str, actor: str) -> None:
+        before = self.ledger.get(self.job_id)
+        self._attempt(
+            "reclaim",
+            lambda: self.ledger.reclaim(
+                self.job_id, dead_owner=dead_owner, actor=actor, reason="resumed"
+            ),
+        )
+        after = self.ledger.get(self.job_id)
+        if after.revision != before.revision:  # accepted: only a dead claim nothing ran of
+            assert before.queued_by == dead_owner and after.queued_by == actor
+            assert not [e for e in before.executions if e.job_version == before.version]
+            assert after.executions == before.executions
 
     @rule()
     def create_execution(self) -> None:
