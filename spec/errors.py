@@ -11,7 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["LoadError", "Problem", "SpecError", "TemplateError", "load_error"]
+_SHOWN = 60  # characters of a bad value quoted back in a message
+_SHOWN_INT = 10**_SHOWN
+
+__all__ = ["LoadError", "Problem", "SpecError", "TemplateError", "load_error", "shown"]
 
 
 @dataclass(frozen=True)
@@ -92,3 +95,12 @@ def load_error(
     """A LoadError with one problem about the document as a whole (pointer ""), the usual
     shape of a fault found before there is any data to point into."""
     return LoadError([Problem("", message, hint, line, column, code)], source)
+
+
+def shown(value: object) -> str:
+    """A bad value quoted back to its author, cut short: a 5000-character value is not
+    repeated in full, and an int of more than 4300 digits cannot even be turned into text."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= _SHOWN_INT:
+        return f"(a number of more than {_SHOWN} digits)"
+    text = repr(value)
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."

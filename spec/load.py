@@ -16,7 +16,7 @@ from typing import Any
 
 from spec.collector import collector_paused
 from spec.document import Document
-from spec.errors import LoadError, load_error
+from spec.errors import LoadError, Problem, load_error
 from spec.json_positions import JsonScan, duplicate_problems
 from spec.limits import DEFAULT_LIMITS, LoadLimits, check_shape, limit_error, size_limit_error
 from spec.lines import line_col
@@ -127,6 +127,8 @@ def _load_json(text: str, source: str, limits: LoadLimits) -> Document:
         ) from None
     except json.JSONDecodeError as exc:
         return _json_fallback_to_yaml(text, source, limits, exc)
+    except ValueError:  # int() refuses more than 4300 digits (sys.int_info.default_max_str_digits)
+        raise _long_integer_error(text, source, limits) from None
     scan = JsonScan(text)
     if duplicates:
         raise LoadError(duplicate_problems(scan.duplicates), source)
@@ -136,6 +138,46 @@ def _load_json(text: str, source: str, limits: LoadLimits) -> Document:
     if opens > limits.max_depth or len(text) > limits.max_nodes:
         check_shape(data, limits, source, scan)
     return Document(data, scan, source, "json")
+
+
+class _LongInteger(str):
+    """An integer too long for int(), kept as its text so that it can be located."""
+
+
+def _long_integer_error(text: str, source: str, limits: LoadLimits) -> LoadError:
+    """Every integer too long to read, each located. Only a document that has one pays for
+    the second parse; the usual path keeps the C parser's own int()."""
+    try:
+        data = json.loads(text, parse_int=_long_or_int)
+    except RecursionError:
+        raise limit_error("too-deep", "", limits, source) from None
+    document = Document(data, JsonScan(text), source, "json")
+    problems = []
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        pointer, value = stack.pop()
+        if isinstance(value, _LongInteger):
+            problems.append(
+                Problem(
+                    pointer,
+                    f"the number has {len(value.lstrip('-'))} digits, too many to read",
+                    "Write a smaller number, or quote it to keep it as text.",
+                    *(document.position(pointer) or (None, None)),
+                    "number",
+                )
+            )
+        elif isinstance(value, dict):
+            stack += [(pointer_join(pointer, key), child) for key, child in value.items()]
+        elif isinstance(value, list):
+            stack += [(pointer_join(pointer, str(i)), child) for i, child in enumerate(value)]
+    return LoadError(sorted(problems, key=lambda p: (p.line or 0, p.column or 0)), source)
+
+
+def _long_or_int(text: str) -> int | _LongInteger:
+    try:
+        return int(text)
+    except ValueError:
+        return _LongInteger(text)
 
 
 def _json_fallback_to_yaml(

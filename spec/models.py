@@ -13,6 +13,11 @@ Canonical quantity forms (chosen so that equal meaning gives equal bytes, hence 
   `2Gi` is `"2147483648"` and `512Mb` is `"512000000"` (Bacalhau's humanize rules).
 - GPU: a decimal integer string, `"0"` when none is asked for.
 - Timeouts: integer seconds; 0 means "no limit", as in Bacalhau.
+
+Upper limits (a clear error above each; see `spec.quantities`): CPU and GPU 2^53 - 1 (the
+largest integer canonical JSON keeps exact; Go reads them as int64/uint64), Count and Priority
+the same, sizes below 2^64 bytes (go-humanize's bound), timeouts 9223372036 s (Go's
+time.Duration, int64 nanoseconds, is about 292 years).
 - Network type: Bacalhau's spelling (`None`, `Host`, `Full`, `HTTP`, `Bridge`, `Default`).
 
 Keys are matched case-insensitively on input (`fold_keys`), as Bacalhau's Go decoder does;

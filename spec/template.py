@@ -11,10 +11,10 @@ missing key is an error; inside `or` a missing key is empty, so the default appl
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from spec.errors import Problem, TemplateError
 from spec.limits import DEFAULT_LIMITS, LoadLimits, size_limit_error
@@ -39,6 +39,7 @@ _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "a": "\a", "b
 _COMMENT = re.compile(r"\s*/\*.*?\*/\s*(-?)\}\}", re.DOTALL)
 _MAX_PARENS = 8  # `or (index . "k") "d"` needs one; more is surely a mistake
 _MAX_PROBLEMS = 50  # enough to fix a file in one go; a runaway file is not listed in full
+_NO_ENVIRONMENT: Mapping[str, str] = MappingProxyType({})
 _GO_ESCAPE = re.compile(r"\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[0-7]{3}|.)")
 
 
@@ -71,11 +72,15 @@ def render(
 def variables_from(
     pairs: Sequence[str],
     env_pattern: str | None = None,
-    environ: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] = _NO_ENVIRONMENT,
 ) -> dict[str, str]:
-    """Template variables as `bacalhau job run` builds them: environment variables whose name
+    """Template variables as `bacalhau job run` builds them: variables of `environ` whose name
     matches `env_pattern` (a regex searched in the name; "*" means all), then `key=value`
-    pairs, which win over the environment."""
+    pairs, which win over the environment.
+
+    The caller hands over the environment (the CLI passes its process environment for `-E`);
+    without one a pattern matches nothing. The compiler reads no process state of its own, so
+    the same call means the same thing in a test, a server or a command line."""
     variables: dict[str, str] = {}
     if env_pattern:
         try:
@@ -86,8 +91,7 @@ def variables_from(
                 f"({exc})",
                 'Give a regular expression over variable names, e.g. "^JOB_".',
             ) from None
-        source_env = os.environ if environ is None else environ
-        variables.update({k: v for k, v in source_env.items() if pattern.search(k)})
+        variables.update({k: v for k, v in environ.items() if pattern.search(k)})
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
@@ -277,7 +281,7 @@ def _unquote(token: str) -> str:
 def _escape(match: re.Match[str]) -> str:
     body = match.group()[1:]
     code = None
-    if body[0] in "xuU":
+    if body[0] in "xuU" and len(body) > 1:  # "\u" without its hex digits is refused below
         code = int(body[1:], 16)
     elif body[0] in "01234567" and len(body) == 3:
         code = int(body, 8)
@@ -286,7 +290,8 @@ def _escape(match: re.Match[str]) -> str:
     if code is None and body in _ESCAPES:
         return _ESCAPES[body]
     raise _ActionError(f"\\{body} is not a valid escape in a template string",
-                       'Use \\" for a quote and \\\\ for a backslash.')  # fmt: skip
+                       'Use \\" for a quote, \\\\ for a backslash, and hex digits after \\x (2), '
+                       "\\u (4) or \\U (8), e.g. \\u00e9.")  # fmt: skip
 
 
 def _unsupported(fragment: str) -> _ActionError:

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from spec.compiled import Migration, Warning_
-from spec.errors import Problem
+from spec.errors import Problem, shown
 from spec.models import Folded, fold_keys
 from spec.pointer import pointer_token
 
@@ -111,7 +111,7 @@ def pydantic_problems(exc: ValidationError, prefix: str = "") -> list[Problem]:
         problems.append(
             Problem(
                 pointer=pointer,
-                message=f"{_describe(error)} (got {_shown(error.get('input'))}).",
+                message=f"{_describe(error)} (got {shown(error.get('input'))}).",
                 hint=_type_hint(error["type"]),
                 code="type",
             )
@@ -129,11 +129,6 @@ def _is_union_branch(part: Any) -> bool:
 def _describe(error: dict[str, Any]) -> str:
     message = str(error["msg"])
     return message[:1].upper() + message[1:]
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 _TYPE_HINTS = {

@@ -18,10 +18,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from spec.compiled import Warning_
-from spec.errors import Problem
+from spec.errors import Problem, shown
 from spec.models import NETWORK_TYPES
 from spec.pointer import pointer_token
-from spec.quantities import format_cpu, parse_bytes, parse_cpu, parse_duration_seconds, parse_gpu
+from spec.quantities import (
+    format_cpu,
+    parse_bytes,
+    parse_cpu,
+    parse_duration_seconds,
+    parse_gpu,
+)
 
 __all__ = ["JOB_TYPES", "KNOWN_ENGINES", "Findings", "check"]
 
@@ -277,6 +283,18 @@ def _check_wasm(params: dict[str, Any], pointer: str, findings: Findings) -> dic
     hint = "Set Params.EntryModule to the Target of the input source holding the module."
     _require_text(params, "EntryModule", pointer, "wasm", hint, findings)
     _check_string_lists(params, ("Parameters", "ImportModules"), pointer, findings)
+    entry, imports = params.get("EntryModule"), params.get("ImportModules")
+    modules = [("EntryModule", entry)] if isinstance(entry, str) else []
+    if isinstance(imports, list):
+        modules += [(f"ImportModules/{i}", m) for i, m in enumerate(imports) if isinstance(m, str)]
+    for name, module in modules:
+        if ".." in module.replace("\\", "/").split("/"):
+            findings.error(
+                f"{pointer}/{name}",
+                f"The module path {module!r} climbs out of its input with '..'.",
+                "Name the module by the Target it is mounted at, e.g. /job/main.wasm, "
+                "without '..' segments.",
+            )
     return params
 
 
@@ -319,16 +337,16 @@ def _normalise_resources(task: dict[str, Any], pointer: str, findings: Findings)
     }
 
 
-def _cpu(text: str) -> str:
-    return format_cpu(parse_cpu(text))
+def _cpu(value: str | int) -> str:
+    return format_cpu(parse_cpu(value))
 
 
-def _bytes(text: str) -> str:
-    return str(parse_bytes(text))
+def _bytes(value: str | int) -> str:
+    return str(parse_bytes(value))
 
 
-def _gpu(text: str) -> str:
-    return str(parse_gpu(text))
+def _gpu(value: str | int) -> str:
+    return str(parse_gpu(value))
 
 
 _QUANTITY_HINTS = {
@@ -342,18 +360,19 @@ _QUANTITY_HINTS = {
 def _quantity(
     value: Any,
     pointer: str,
-    parse: Callable[[str], str],
+    parse: Callable[[str | int], str],
     what: str,
     findings: Findings,
     zero: str,
 ) -> str:
     if value is None or isinstance(value, bool):
         return zero
-    text = str(value).lower().replace(" ", "").replace("\n", "")
-    if not text:
+    if not isinstance(value, int):  # an int goes as it is: str() refuses one of 4300+ digits
+        value = str(value).lower().replace(" ", "").replace("\n", "")
+    if value == "":
         return zero
     try:
-        return parse(text)
+        return parse(value)
     except ValueError as exc:
         findings.error(pointer, str(exc), _QUANTITY_HINTS[what])
         return zero
@@ -382,18 +401,13 @@ def _check_timeouts(task: dict[str, Any], pointer: str, findings: Findings) -> N
 def _seconds(value: Any, pointer: str, findings: Findings) -> int:
     if value is None or value == "":
         return 0
-    if isinstance(value, str):
-        try:
-            value = parse_duration_seconds(value)
-        except ValueError as exc:
-            findings.error(pointer, str(exc), "Write whole seconds or a duration: 90s, 10m.")
-            return 0
-    if value < 0:
-        findings.error(pointer, f"A timeout cannot be negative ({value}).", "Use 0 for no limit.")
-    elif value > MAX_INTEGER:
-        findings.error(pointer, f"The timeout {value} is too large.", "Use 0 for no limit.")
+    try:
+        return parse_duration_seconds(value)
+    except ValueError as exc:
+        findings.error(
+            pointer, str(exc), "Write whole seconds or a duration (90s, 10m); 0 means no limit."
+        )
         return 0
-    return int(value)
 
 
 class _Seen:
@@ -553,11 +567,13 @@ def _port_ok(port: dict[str, Any], where: str, findings: Findings) -> bool:
     static, target = port["Static"], port["Target"]
     if static and not 1024 <= static <= 65535:
         findings.error(
-            f"{where}/Static", f"The static port {static} is outside 1024-65535.", "Pick another."
+            f"{where}/Static",
+            f"The static port {shown(static)} is outside 1024-65535.",
+            "Pick another.",
         )
         return False
     if not 0 <= target <= 65535:
-        findings.error(f"{where}/Target", f"Invalid target port {target}.", "Use 1-65535.")
+        findings.error(f"{where}/Target", f"Invalid target port {shown(target)}.", "Use 1-65535.")
         return False
     if port["HostNetwork"] and not _is_ip(port["HostNetwork"]):
         findings.error(

@@ -19,7 +19,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from spec.document import Document
-from spec.errors import LoadError, Problem, load_error
+from spec.errors import LoadError, Problem, load_error, shown
 from spec.limits import LoadLimits, limit_error
 from spec.lines import line_col, line_text
 from spec.pointer import pointer_join
@@ -287,8 +287,8 @@ class _Walker:
             raise self._fail(
                 "scalar",
                 _pointer(path),
-                f"{node.value!r} is not a valid {kind}",
-                "Correct the value or drop the explicit tag.",
+                f"{shown(node.value)} is not a valid {kind}",
+                "Correct the value (quote it to keep it as text) or drop an explicit !!tag.",
                 node.start_mark,
             ) from None
         if kind == "float" and not math.isfinite(value):

@@ -7,9 +7,11 @@ I/O (a file that cannot be read, a URL that cannot be fetched, an unknown profil
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
+from adapters.cli import EXIT_BAD, EXIT_OK, EXIT_USAGE
 from adapters.cli.output import emit
 from spec import PROFILES, CompiledSpec, LoadError, SpecError, compile_document
 from spec.explain import explain
@@ -18,8 +20,6 @@ from spec.sources import read_source
 from spec.template import variables_from
 
 __all__ = ["UsageError", "compile_options", "load_compiled", "register"]
-
-EXIT_OK, EXIT_BAD, EXIT_USAGE = 0, 1, 2
 
 
 def register(subparsers: Any) -> None:
@@ -102,7 +102,10 @@ def load_compiled(ref: str, args: argparse.Namespace) -> CompiledSpec:
     variables = None
     if args.template_vars or args.template_envs:
         try:
-            variables = variables_from(args.template_vars, args.template_envs)
+            # -E asks for the user's own shell variables by name, as `bacalhau job run -E`
+            # does: that is input to this command, not configuration, so it does not go
+            # through the settings object.
+            variables = variables_from(args.template_vars, args.template_envs, os.environ)
         except SpecError as exc:
             raise UsageError(str(exc)) from None
     return compile_document(data, source=source, profile=args.profile, variables=variables)

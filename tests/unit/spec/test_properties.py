@@ -163,3 +163,93 @@ def test_arbitrary_data_raises_only_the_compilers_error(data: Any) -> None:
 def test_arbitrary_bytes_raise_only_the_compilers_error(data: bytes | str) -> None:
     with contextlib.suppress(SpecError):
         compile_document(data)
+
+
+# Targeted junk: the shapes that overflow a naive parser. Random JSON almost never spells a
+# number past float64 or int()'s 4300-digit guard, or a broken template escape, so these
+# strategies do, on purpose.
+DIGIT_RUNS = st.integers(0, 10**6).map(str) | st.integers(300, 6000).map(lambda n: "9" * n)
+QUANTITY_TEXTS = st.builds(
+    lambda *parts: "".join(parts),
+    st.sampled_from(["", "-", "+"]),
+    DIGIT_RUNS,
+    st.sampled_from(["", ".", ".5"]),
+    st.just("") | st.integers(-500, 500).map(lambda e: f"e{e}"),
+    st.sampled_from(["", "m", "k", "Gi", "GB", "s", "h", "ms", "1h30m"]),
+)
+QUANTITIES = (
+    QUANTITY_TEXTS
+    | st.integers()
+    | st.floats()
+    | st.integers(300, 6000).map(lambda n: 10**n)
+    | st.integers(300, 6000).map(lambda n: -(10**n))
+)
+SLOTS = st.sampled_from(
+    [
+        ("Resources", "CPU"),
+        ("Resources", "Memory"),
+        ("Resources", "Disk"),
+        ("Resources", "GPU"),
+        ("Timeouts", "ExecutionTimeout"),
+        ("Timeouts", "QueueTimeout"),
+        ("Timeouts", "TotalTimeout"),
+    ]
+)
+MINIMAL_KEYS = {"CPU": "cpu", "Memory": "memory", "Disk": "disk", "GPU": "gpu"}
+
+
+def _forms(group: str, name: str, value: Any) -> list[dict[str, Any]]:
+    """The same quantity in a current job, a legacy V1beta1 spec and a minimal document."""
+    current = {"Type": "batch", "Tasks": [{"Name": "t", "Engine": {"Type": "noop"}}]}
+    current["Tasks"][0][group] = {name: value}
+    legacy_spec: dict[str, Any] = {"Engine": "Docker", "Docker": {"Image": "u"}}
+    if group == "Resources":
+        legacy_spec["Resources"] = {name: value}
+    else:
+        legacy_spec["Timeout"] = value
+    minimal = {"image": "u", "command": ["true"], MINIMAL_KEYS.get(name, "timeout"): value}
+    return [current, {"APIVersion": "V1beta1", "Spec": legacy_spec}, minimal]
+
+
+@given(SLOTS, QUANTITIES)
+def test_any_quantity_in_any_form_raises_only_the_compilers_error(
+    slot: tuple[str, str], value: Any
+) -> None:
+    for form in _forms(*slot, value):
+        with contextlib.suppress(SpecError):
+            compile_job(form)
+        if isinstance(value, str):  # also as written text, unquoted so YAML reads it as it likes
+            text = json.dumps(form).replace(json.dumps(value), value)
+            with contextlib.suppress(SpecError):
+                compile_document(yaml.safe_dump(yaml.safe_load(text)) if text[0] == "{" else text)
+
+
+@given(
+    st.sampled_from(['"Count": {}', '"Priority": {}', '"Meta": {{"a": [{}]}}', '"x": {}']),
+    st.sampled_from(["", "-"]),
+    st.integers(4000, 6000),
+)
+def test_json_integers_of_any_length_raise_only_the_compilers_error(
+    where: str, sign: str, digits: int
+) -> None:
+    text = '{"Type": "batch", ' + where.format(sign + "7" * digits) + "}"
+    with contextlib.suppress(SpecError):
+        compile_document(text)
+
+
+ESCAPES = st.lists(
+    st.builds(
+        lambda kind, rest: "\\" + kind + rest,
+        st.sampled_from(list("xuU01234567ntq\\")),
+        st.text(alphabet="0123456789abcdefABCDEFgz", max_size=9),
+    ),
+    min_size=1,
+    max_size=3,
+).map("".join)
+
+
+@given(ESCAPES)
+def test_template_strings_with_any_escape_raise_only_the_compilers_error(escapes: str) -> None:
+    text = 'Type: batch\nName: "{{ or .missing "' + escapes + '" }}"\n'
+    with contextlib.suppress(SpecError):
+        compile_document(text, variables={})

@@ -7,6 +7,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from spec.quantities import (
+    MAX_BYTES,
+    MAX_GPUS,
+    MAX_MILLICORES,
+    MAX_SECONDS,
     format_bytes,
     format_cpu,
     parse_bytes,
@@ -165,3 +169,66 @@ def test_any_text_gives_a_number_or_a_value_error(text: str) -> None:
             assert parse(text) >= 0
         except ValueError as exc:
             assert str(exc).endswith(".")
+
+
+HUGE_DIGITS = "9" * 5000  # past Python's 4300-digit int() guard, and past float64
+
+
+@pytest.mark.parametrize(
+    "value", ["1e400", "1e308", "1.7e305", HUGE_DIGITS, HUGE_DIGITS + "m", 10**400, 1e308]
+)
+def test_cpu_past_any_machine_is_refused_not_overflowed(value: str | int | float) -> None:
+    with pytest.raises(ValueError, match="far more than any machine") as caught:
+        parse_cpu(value)
+    assert len(str(caught.value)) < 200  # the value is quoted back cut short
+
+
+@pytest.mark.parametrize("value", ["-1e400", "-" + HUGE_DIGITS + "m", -(10**400)])
+def test_cpu_far_below_zero_is_negative_not_overflowed(value: str | int) -> None:
+    with pytest.raises(ValueError, match="negative"):
+        parse_cpu(value)
+
+
+def test_cpu_limit_is_the_largest_exact_json_integer() -> None:
+    assert parse_cpu(f"{MAX_MILLICORES}m") == MAX_MILLICORES
+    with pytest.raises(ValueError, match="far more"):
+        parse_cpu(f"{MAX_MILLICORES + 1}m")
+
+
+@pytest.mark.parametrize("value", [HUGE_DIGITS, HUGE_DIGITS + "GiB", "1" + "0" * 400, 10**400])
+def test_sizes_of_any_length_are_too_large_not_a_crash(value: str | int) -> None:
+    with pytest.raises(ValueError, match="too large") as caught:
+        parse_bytes(value)
+    assert len(str(caught.value)) < 200
+
+
+def test_size_limit_is_what_go_humanize_accepts() -> None:
+    assert parse_bytes(MAX_BYTES) == MAX_BYTES
+    with pytest.raises(ValueError, match="too large"):
+        parse_bytes(MAX_BYTES + 1)
+
+
+@pytest.mark.parametrize("value", ["1" * 29, HUGE_DIGITS, 10**400, 1e300, MAX_GPUS + 1])
+def test_gpu_counts_above_the_limit_are_refused(value: str | int | float) -> None:
+    with pytest.raises(ValueError, match=f"at most {MAX_GPUS}"):
+        parse_gpu(value)
+
+
+def test_gpu_limit_itself_is_accepted() -> None:
+    assert parse_gpu(str(MAX_GPUS)) == MAX_GPUS
+
+
+@pytest.mark.parametrize(
+    "value",
+    [HUGE_DIGITS, HUGE_DIGITS + "h", "9" * 10**6 + "h", "2562047h47m17s", 10**400, 1e300],
+)
+def test_durations_go_cannot_hold_are_refused(value: str | int | float) -> None:
+    with pytest.raises(ValueError, match="longer than Go can count"):
+        parse_duration_seconds(value)
+
+
+def test_duration_limit_is_gos_longest_time_duration_in_whole_seconds() -> None:
+    assert parse_duration_seconds(MAX_SECONDS) == MAX_SECONDS
+    assert parse_duration_seconds("2562047h47m16s") == MAX_SECONDS
+    with pytest.raises(ValueError, match="longer than Go can count"):
+        parse_duration_seconds(MAX_SECONDS + 1)

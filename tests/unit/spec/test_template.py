@@ -134,3 +134,13 @@ def test_bad_variables_are_template_errors(pairs: list[str], pattern: str | None
     with pytest.raises(TemplateError) as excinfo:
         variables_from(pairs, pattern, {})
     assert excinfo.value.problems[0].hint
+
+
+@pytest.mark.parametrize("escape", ["\\u00zz", "\\x", "\\xg1", "\\U0000", "\\u"])
+def test_a_short_or_non_hex_escape_is_a_template_error_on_its_line(escape: str) -> None:
+    text = 'Type: batch\nName: "{{ or .name "' + escape + '" }}"\n'
+    with pytest.raises(TemplateError) as excinfo:
+        render(text, {})
+    problem = excinfo.value.problems[0]
+    assert (problem.line, problem.code) == (2, "template")
+    assert "not a valid escape" in problem.message and "hex digits" in problem.hint

@@ -245,3 +245,27 @@ def test_engine_params_are_matched_case_insensitively_and_written_canonically() 
 
 def test_wasm_needs_an_entry_module() -> None:
     assert "/Tasks/0/Engine/Params/EntryModule" in _problems(_job({"Engine": {"Type": "wasm"}}))
+
+
+@pytest.mark.parametrize(
+    ("params", "pointer"),
+    [
+        ({"EntryModule": "../main.wasm"}, "EntryModule"),
+        ({"EntryModule": "/job/../../etc/main.wasm"}, "EntryModule"),
+        (
+            {"EntryModule": "/job/m.wasm", "ImportModules": ["/lib/..\\..\\x.wasm"]},
+            "ImportModules/0",
+        ),
+    ],
+)
+def test_wasm_module_paths_may_not_climb_out_with_dot_dot(
+    params: dict[str, Any], pointer: str
+) -> None:
+    problems = _problems(_job({"Engine": {"Type": "wasm", "Params": params}}))
+    assert "'..'" in problems[f"/Tasks/0/Engine/Params/{pointer}"]
+
+
+def test_wasm_module_names_with_dots_inside_a_segment_are_fine() -> None:
+    params = {"EntryModule": "/job/main..v2.wasm", "ImportModules": ["/lib/..hidden.wasm"]}
+    engine = _task(_job({"Engine": {"Type": "wasm", "Params": params}}))["Engine"]
+    assert engine["Params"]["EntryModule"] == "/job/main..v2.wasm"
