@@ -5,7 +5,8 @@
 
 Run it from the repository root. Measures on the same disk, alternating round by round:
 (1) raw sqlite3 writing each job's events as rows in one transaction per job, at the same
-synchronous level as the ledger (the floor nothing event-sourced can beat); (2) the ledger
+synchronous level as the ledger (the floor nothing event-sourced can beat), and the same
+rows with one transaction per event (the ceiling for one durable write per command); (2) the ledger
 driving each job through its lifecycle command by command (submit, queue, create, start,
 complete), each command a durable write before it returns: from one thread, then from
 `--threads` threads at once (as the runner and the HTTP server do) with group commit on,
@@ -73,16 +74,23 @@ class RawSqlite:
         self.payload = json.dumps({"job": _JOB, "reason": "x" * 40, "hash": "0" * 64}).encode()
         self.written = 0
 
-    def write(self, jobs: int) -> float:
-        """Jobs per second for `jobs` more jobs."""
+    def write(self, jobs: int, *, per_event: bool = False) -> float:
+        """Jobs per second for `jobs` more jobs: one transaction per job, or with `per_event`
+        one per event (what command-by-command durability costs with no Python around it)."""
         started = time.perf_counter()
         for n in range(self.written, self.written + jobs):
-            self.conn.execute("BEGIN")
+            if not per_event:
+                self.conn.execute("BEGIN")
             for version in range(1, _EVENTS_PER_JOB + 1):
+                if per_event:
+                    self.conn.execute("BEGIN IMMEDIATE")
                 self.conn.execute(
                     "INSERT INTO events VALUES (?, ?, ?, ?)", (f"j-{n}", version, "t", self.payload)
                 )
-            self.conn.execute("COMMIT")
+                if per_event:
+                    self.conn.execute("COMMIT")
+            if not per_event:
+                self.conn.execute("COMMIT")
         self.written += jobs
         return jobs / (time.perf_counter() - started)
 
@@ -151,7 +159,7 @@ def run(jobs: int, store: str, rounds: int, threads: int, synchronous: str) -> d
         f"{threads}_threads_no_group_commit": (threads, False, "alone"),
         "one_thread_batch_per_job": (1, True, "grouped"),
     }
-    rates: dict[str, list[float]] = {"raw": [], **{mode: [] for mode in modes}}
+    rates: dict[str, list[float]] = {"raw": [], "raw_per_event": [], **{m: [] for m in modes}}
     lags: dict[str, list[float]] = {mode: [] for mode in modes}
     groups: dict[str, tuple[int, int]] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -174,6 +182,7 @@ def run(jobs: int, store: str, rounds: int, threads: int, synchronous: str) -> d
             ledgers = {"grouped": grouped, "window": window, "alone": alone}
             for _ in range(rounds):
                 rates["raw"].append(raw.write(per_round))
+                rates["raw_per_event"].append(raw.write(per_round, per_event=True))
                 for mode, (workers, batched, which) in modes.items():
                     ledger = ledgers[which]
                     before = _groups(ledger)
@@ -202,6 +211,14 @@ def run(jobs: int, store: str, rounds: int, threads: int, synchronous: str) -> d
         "rounds": rounds,
         "events_per_job": _EVENTS_PER_JOB,
         "raw_sqlite_jobs_per_s": round(median(rates["raw"])),
+        # The ceiling for any command-by-command ledger: five commits per job, no Python.
+        "raw_sqlite_one_transaction_per_event": {
+            "jobs_per_s": round(median(rates["raw_per_event"])),
+            "ratio_to_raw": round(
+                median(e / r for e, r in zip(rates["raw_per_event"], rates["raw"], strict=True)),
+                3,
+            ),
+        },
         **{mode: summary(mode) for mode in modes},
         "chain_verified": report.ok,
     }

@@ -7,6 +7,7 @@ jobs, record what happens to them, and read, list, wait for and verify them.
 
 from engine.job import ExecutionState, IllegalTransition, JobState, LedgerError, Topic
 from engine.ledger import (
+    BadQuery,
     BrokenChain,
     ExecutionView,
     IdempotencyConflict,
@@ -23,6 +24,7 @@ from engine.ledger import (
 from engine.wire import rfc3339
 
 __all__ = [
+    "BadQuery",
     "BrokenChain",
     "ExecutionState",
     "ExecutionView",

@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
+from json.encoder import encode_basestring
 from typing import TYPE_CHECKING, Any
 
 from eventsourcing.domain import (
@@ -38,6 +39,10 @@ __all__ = [
     "LedgerError",
     "RunOutput",
     "Topic",
+    "chain_hash",
+    "decode_event_state",
+    "encode_body",
+    "encode_event_state",
     "event_hash",
 ]
 
@@ -132,6 +137,27 @@ class IllegalTransition(LedgerError):
         super().__init__(f"Cannot {verb}: {what}. To go on, {fix}.")
 
 
+_encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+_TIMESTAMP_TYPE = "datetime_iso"  # the library's name for an encoded datetime, kept on disk
+
+
+def encode_body(body: dict[str, Any]) -> str:
+    """An event's body as JSON with sorted keys: what its hash covers and what is stored."""
+    return _encode(body)
+
+
+def chain_hash(job_id: str, version: int, kind: str, when: str, body_json: str, prev: str) -> str:
+    """SHA-256 over one event's identity, content (already encoded) and its predecessor's hash.
+
+    The text hashed is the compact, sorted JSON array [id, version, kind, time, body, prev]
+    (how every stored hash was made); it is assembled from the body's encoding rather than
+    encoding the whole array again, so writing an event encodes its body exactly once.
+    """
+    quote = encode_basestring  # what the encoder does to a string, without its dispatch
+    text = f"[{quote(job_id)},{version},{quote(kind)},{quote(when)},{body_json},{quote(prev)}]"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def event_hash(
     job_id: str, version: int, kind: str, timestamp: datetime, body: dict[str, Any], prev: str
 ) -> str:
@@ -140,9 +166,38 @@ def event_hash(
     JSON with sorted keys is stable across the store's round trip (events hold plain JSON
     data only), so `verify` can recompute it from what it reads back.
     """
-    payload = [job_id, version, kind, timestamp.isoformat(), body, prev]
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return chain_hash(job_id, version, kind, timestamp.isoformat(), encode_body(body), prev)
+
+
+def encode_event_state(state: dict[str, Any], body_json: str | None = None) -> bytes:
+    """A stored event's bytes: its fields (less id and version) as JSON, the timestamp in
+    the library's tagged form, so stores written before and after read the same.
+
+    Events hold plain JSON besides the timestamp, so the C encoder does it without the
+    library transcoder's per-object hook; `body_json`, when the hash was just made from it,
+    is reused rather than encoded again, leaving only the small envelope to encode.
+    """
+    when = state["timestamp"]
+    envelope = {k: v for k, v in state.items() if k in _ENVELOPE}
+    envelope["timestamp"] = {"_type_": _TIMESTAMP_TYPE, "_data_": when.isoformat()}
+    if body_json is None:
+        body_json = encode_body({k: v for k, v in state.items() if k not in _ENVELOPE})
+    tail = _encode(envelope)
+    return f"{body_json[:-1]},{tail[1:]}".encode() if body_json != "{}" else tail.encode()
+
+
+def decode_event_state(data: bytes) -> dict[str, Any]:
+    """The fields `encode_event_state` (or the library's transcoder) stored.
+
+    Plain JSON parsing: a user's dict that happens to look like a tagged value stays the
+    dict it was (the library's decoder would turn it into that type and break the hash)."""
+    state = json.loads(data)
+    if not isinstance(state, dict):
+        raise ValueError(f"a stored event is a JSON object, not {type(state).__name__}")
+    when = state.get("timestamp")
+    if isinstance(when, dict) and when.get("_type_") == _TIMESTAMP_TYPE:
+        state["timestamp"] = datetime.fromisoformat(when["_data_"])
+    return state
 
 
 @dataclass(frozen=True)
@@ -410,10 +465,14 @@ class Job(BaseAggregate[str]):
             "topic": str(Topic.SUBMISSION),
         }
         now = datetime.now(UTC)
-        digest = event_hash(job_id, cls.INITIAL_VERSION, "Submitted", now, body, "")
-        return cls._create(
+        body_json = encode_body(body)
+        version = cls.INITIAL_VERSION
+        digest = chain_hash(job_id, version, "Submitted", now.isoformat(), body_json, "")
+        job = cls._create(
             cls.Submitted, id=job_id, timestamp=now, prev_hash="", hash=digest, **body
         )
+        job._keep_body(version, body_json)
+        return job
 
     def resubmit(
         self,
@@ -592,10 +651,21 @@ class Job(BaseAggregate[str]):
     def _record(self, event_class: type[Job.Event], *, topic: Topic, **fields: Any) -> None:
         """Trigger one event, stamping the time and the hash chain before it exists."""
         body = {**fields, "topic": str(topic)}
+        body_json = encode_body(body)
         now = datetime.now(UTC)
-        digest = event_hash(
-            self.id, self.version + 1, event_class.__name__, now, body, self.head_hash
-        )
-        self.trigger_event(
-            event_class, timestamp=now, prev_hash=self.head_hash, hash=digest, **body
-        )
+        version = self.version + 1
+        prev = self.head_hash
+        kind = event_class.__name__
+        digest = chain_hash(self.id, version, kind, now.isoformat(), body_json, prev)
+        self.trigger_event(event_class, timestamp=now, prev_hash=prev, hash=digest, **body)
+        self._keep_body(version, body_json)
+
+    def _keep_body(self, version: int, body_json: str) -> None:
+        # Kept only while the event is pending: aggregates compare equal by their __dict__,
+        # and a job read back from the store has no such entry.
+        self.__dict__.setdefault("_encoded_bodies", {})[version] = body_json
+
+    def take_encoded_bodies(self) -> dict[int, str]:
+        """The JSON bodies the pending events were hashed from, by version, handed over once
+        with the events so that storing them does not encode them a second time."""
+        return self.__dict__.pop("_encoded_bodies", {})

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import re
 import sqlite3
 import threading
 import time
@@ -29,18 +30,22 @@ from eventsourcing.persistence import (
     InfrastructureFactoryError,
     IntegrityError,
     InterfaceError,
+    Mapper,
     MapperDeserialisationError,
+    OperationalError,
     PersistenceError,
+    StoredEvent,
 )
 from eventsourcing.postgres import PostgresDatastore, PostgresFactory
 from eventsourcing.sqlite import (
     SQLiteConnection,
     SQLiteConnectionPool,
     SQLiteCursor,
+    SQLiteDatastore,
     SQLiteFactory,
     SQLiteTransaction,
 )
-from eventsourcing.utils import Environment, EnvType
+from eventsourcing.utils import Environment, EnvType, get_topic, resolve_topic
 from psycopg.sql import SQL, Identifier
 
 from engine.executors.registry import EXECUTOR_CHOICES
@@ -54,6 +59,8 @@ from engine.job import (
     JobState,
     LedgerError,
     RunOutput,
+    decode_event_state,
+    encode_event_state,
     event_hash,
 )
 from engine.projections import JobsProjection, PageQuery
@@ -61,6 +68,7 @@ from engine.settings import LedgerSettings, Settings
 from spec.compiled import CompiledSpec
 
 __all__ = [
+    "BadQuery",
     "BrokenChain",
     "ExecutionView",
     "IdempotencyConflict",
@@ -78,10 +86,15 @@ __all__ = [
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _LOCK_STRIPES = 64
+_PAGE_TOKEN = re.compile(r"[0-9]{1,18}")
 
 
 class JobNotFound(LedgerError):
     """No job (or more than one) answers to the reference given."""
+
+
+class BadQuery(LedgerError):
+    """A read was asked with arguments no ledger could answer (unknown state, page size, token)."""
 
 
 class StoreUnavailable(LedgerError):
@@ -285,6 +298,37 @@ class VerifyReport:
         return sorted({b.job_id for b in self.broken})
 
 
+class JobEventMapper(Mapper[str]):
+    """Stored events to domain events and back, for events that hold plain JSON.
+
+    The library's mapper runs every value through a transcoder with a Python hook per
+    object; ours encodes and decodes in one C call (engine.job's `encode_event_state`), in
+    the same stored form, and takes the body already encoded for the hash when it has it.
+    """
+
+    def to_stored_event(self, domain_event: Any, body_json: str | None = None) -> StoredEvent:
+        state = dict(vars(domain_event))
+        originator_id = state.pop("originator_id")
+        version = state.pop("originator_version")
+        data = encode_event_state(state, body_json)
+        return StoredEvent(originator_id, version, get_topic(type(domain_event)), data)
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        cls = resolve_topic(stored_event.topic)
+        try:
+            state = decode_event_state(stored_event.state)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise MapperDeserialisationError(
+                f"Failed to deserialise the stored event {stored_event.originator_id} "
+                f"version {stored_event.originator_version} ({stored_event.topic}): {exc}"
+            ) from exc
+        state["originator_id"] = str(stored_event.originator_id)
+        state["originator_version"] = stored_event.originator_version
+        event = object.__new__(cls)
+        object.__setattr__(event, "__dict__", state)  # as the library does: no __init__ checks
+        return event
+
+
 class _WriteFirstTransaction(SQLiteTransaction):
     """A write transaction that takes the write lock as it begins (BEGIN IMMEDIATE).
 
@@ -311,7 +355,8 @@ class _SQLitePool(SQLiteConnectionPool):
 
     synchronous = "NORMAL"
 
-    def _create_connection(self) -> SQLiteConnection:
+    def connect(self) -> sqlite3.Connection:
+        """A plain sqlite3 connection set up as every connection to the ledger's file is."""
         try:
             connection = sqlite3.connect(
                 database=self.db_name,
@@ -326,7 +371,77 @@ class _SQLitePool(SQLiteConnectionPool):
         except sqlite3.Error as exc:
             raise InterfaceError(exc) from exc
         connection.row_factory = sqlite3.Row
-        return _SQLiteConnection(sqlite_conn=connection, max_age=self.max_age)
+        return connection
+
+    def _create_connection(self) -> SQLiteConnection:
+        return _SQLiteConnection(sqlite_conn=self.connect(), max_age=self.max_age)
+
+
+_SQLITE_ERRORS: tuple[tuple[type[sqlite3.Error], type[PersistenceError]], ...] = (
+    (sqlite3.IntegrityError, IntegrityError),
+    (sqlite3.OperationalError, OperationalError),
+)
+
+
+class SQLiteWriter:
+    """The one connection through which this process writes the SQLite file.
+
+    Every write of a process queues for SQLite's single write lock anyway; taking turns on a
+    Python lock in front of one long-lived connection costs a few microseconds, where a
+    pooled connection per write (semaphore, reader/writer interlock, bookkeeping, a cursor
+    wrapper) cost more than the insert itself. Commands and the read models' upserts both
+    write through here, so within a process they never meet in SQLite's busy handler, which
+    waits by sleeping. Other processes still wait on the file lock (BEGIN IMMEDIATE).
+    """
+
+    def __init__(self, pool: _SQLitePool, events_table: str) -> None:
+        self._connection = pool.connect()
+        self._lock = threading.Lock()
+        self._insert = f"INSERT INTO {events_table} VALUES (?,?,?,?)"
+        self._probe = f"SELECT 1 FROM {events_table} WHERE originator_id = ? LIMIT 1"
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Cursor]:
+        """A write transaction, committed when the block ends and rolled back if it raises;
+        sqlite3's errors come out as eventsourcing's, as the library's own path raises them."""
+        with self._lock:
+            cursor = self._connection.cursor()
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+                yield cursor
+                cursor.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._roll_back()
+                kind = next(
+                    (ours for theirs, ours in _SQLITE_ERRORS if isinstance(exc, theirs)),
+                    PersistenceError,
+                )
+                raise kind(exc) from exc
+            except BaseException:
+                self._roll_back()
+                raise
+            finally:
+                cursor.close()
+
+    def insert_events(self, stored: Sequence[StoredEvent]) -> None:
+        """Append events in one transaction; a taken (job, version) raises IntegrityError."""
+        rows = [(s.originator_id, s.originator_version, s.topic, s.state) for s in stored]
+        with self.transaction() as cursor:
+            cursor.executemany(self._insert, rows)
+
+    def has_events(self, originator_id: str) -> bool:
+        """Whether anything of `originator_id` is stored: one probe of the primary key, on
+        this connection rather than a pooled one (which costs ten times the query)."""
+        with self._lock:
+            return self._connection.execute(self._probe, (originator_id,)).fetchone() is not None
+
+    def _roll_back(self) -> None:
+        if self._connection.in_transaction:
+            self._connection.rollback()
+
+    def close(self) -> None:
+        with self._lock:
+            self._connection.close()
 
 
 class SQLiteStoreFactory(SQLiteFactory):
@@ -339,7 +454,7 @@ class SQLiteStoreFactory(SQLiteFactory):
 
     SQLITE_SYNCHRONOUS = "SQLITE_SYNCHRONOUS"
 
-    def __init__(self, env: Environment | EnvType | None):
+    def __init__(self, env: Environment | EnvType | None) -> None:
         super().__init__(env)
         pool = self.datastore.pool
         tuned = _SQLitePool(db_name=pool.db_name, lock_timeout=pool.lock_timeout)
@@ -352,7 +467,7 @@ class PostgresStoreFactory(PostgresFactory):
     """eventsourcing's PostgreSQL factory, creating the configured schema if it is missing
     (the library expects it to exist), so a schema of its own is one setting away."""
 
-    def __init__(self, env: Environment | EnvType | None):
+    def __init__(self, env: Environment | EnvType | None) -> None:
         super().__init__(env)
         schema = self.datastore.schema
         if schema != "public":  # two processes racing here: one gets IntegrityError, and
@@ -405,7 +520,7 @@ class Ledger(Application[str]):
 
     name = "klippfisk"  # PostgreSQL tables are klippfisk_events, klippfisk_jobs, ...
 
-    def __init__(self, env: EnvType | None = None, *, ledger: LedgerSettings | None = None):
+    def __init__(self, env: EnvType | None = None, *, ledger: LedgerSettings | None = None) -> None:
         self._ledger_settings = ledger or LedgerSettings()
         super().__init__(env)
         self._cache: OrderedDict[str, Job] = OrderedDict()
@@ -416,15 +531,22 @@ class Ledger(Application[str]):
         self._batches = threading.local()
         self._projector: threading.Thread | None = None
         self._stopping = threading.Event()
+        datastore = self.recorder.datastore  # type: ignore[attr-defined]
+        self._writer = (
+            SQLiteWriter(datastore.pool, self.recorder.events_table_name)  # type: ignore[attr-defined]
+            if isinstance(datastore, SQLiteDatastore)
+            else None
+        )
+        self._insert = self._writer.insert_events if self._writer else self.recorder.insert_events
         window = self._ledger_settings.group_commit_window_ms / 1000
         self.group_commit = (
-            GroupCommit(self.recorder.insert_events, window_seconds=window)
+            GroupCommit(self._insert, window_seconds=window)
             if self._ledger_settings.group_commit
             else None
         )
-        datastore = self.recorder.datastore  # type: ignore[attr-defined]
         self.projection = JobsProjection(
             datastore=datastore,
+            writer=self._writer.transaction if self._writer else None,
             postgres=isinstance(datastore, PostgresDatastore),
             schema=getattr(datastore, "schema", ""),
             select_notifications=self.recorder.select_notifications,
@@ -454,12 +576,18 @@ class Ledger(Application[str]):
                 "POSTGRES_* settings and that the store is reachable and writable."
             ) from exc
 
+    def construct_mapper(self) -> Mapper[str]:
+        self._job_mapper = JobEventMapper(transcoder=self.construct_transcoder())
+        return self._job_mapper
+
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         """Only the settings object configures the store, never stray environment variables."""
         return Environment(name, dict(env or {}))
 
     def close(self) -> None:
         self.stop_projecting()
+        if getattr(self, "_writer", None) is not None:
+            self._writer.close()
         super().close()
 
     # --- commands --------------------------------------------------------------------------
@@ -706,15 +834,14 @@ class Ledger(Application[str]):
         known = set(JobState)
         unknown = [s for s in states if s not in known]
         if unknown:
-            raise LedgerError(
-                f"Unknown job state {unknown[0]!r}. Use one of: {', '.join(JobState)}."
-            )
+            raise BadQuery(f"Unknown job state {unknown[0]!r}. Use one of: {', '.join(JobState)}.")
         if limit < 1:
-            raise LedgerError("The page size must be at least 1.")
+            raise BadQuery("The page size must be at least 1.")
         before = None
         if next_token:
-            if not next_token.isdigit():
-                raise LedgerError(
+            # Tokens are notification ids: ASCII digits that fit a 64-bit integer column.
+            if not _PAGE_TOKEN.fullmatch(next_token):
+                raise BadQuery(
                     f"The page token {next_token!r} is not one this ledger gave out. Pass "
                     "back the next_token of a previous page, or leave it out to start over."
                 )
@@ -784,7 +911,7 @@ class Ledger(Application[str]):
         if is_job_id(ref):
             if namespace is not None:
                 return self._job(ref, namespace).id
-            if not self.recorder.select_events(ref, limit=1):
+            if not self._is_stored(ref):
                 raise JobNotFound(f"No job with id {ref}. Use `klippfisk job list` to see jobs.")
             return ref
         self.catch_up()
@@ -985,7 +1112,8 @@ class Ledger(Application[str]):
             if current is None:
                 with self._cache_lock:
                     current = self._cache.pop(job_id, None)
-                current = current or self._load(job_id)
+                if current is None and self._is_stored(job_id):
+                    current = self._load(job_id)
             job, result = decide(current)
             if job is not None:
                 unit[job_id] = job
@@ -1032,11 +1160,17 @@ class Ledger(Application[str]):
         generic collection machinery (snapshots, process tracking) this ledger never uses,
         which cost more than the insert itself. With group commit on, the transaction may be
         shared with other threads' writes; this returns once it has committed either way."""
-        stored = [self.mapper.to_stored_event(e) for job in jobs for e in job.collect_events()]
+        stored: list[StoredEvent] = []
+        for job in jobs:
+            bodies = job.take_encoded_bodies()
+            stored += [
+                self._job_mapper.to_stored_event(event, bodies.get(event.originator_version))
+                for event in job.collect_events()
+            ]
         if stored and self.group_commit is not None:
             self.group_commit.write(stored)
         elif stored:
-            self.recorder.insert_events(stored)
+            self._insert(stored)
 
     def _cached(self, job_id: str) -> Job | None:
         with self._cache_lock:
@@ -1063,6 +1197,12 @@ class Ledger(Application[str]):
             return self.repository.get(job_id)  # type: ignore[return-value]
         except AggregateNotFoundError:
             return None
+
+    def _is_stored(self, job_id: str) -> bool:
+        """Whether the job has events, without reading them: a new job costs one probe."""
+        if self._writer is not None:
+            return self._writer.has_events(job_id)
+        return bool(self.recorder.select_events(job_id, limit=1))
 
     def _fresh(self, job_id: str) -> Job:
         """The job with every stored event applied (other processes may have added some)."""

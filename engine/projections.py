@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,7 +124,9 @@ class JobsProjection:
     SQLite's or PostgreSQL's as `postgres` says; on PostgreSQL the tables live in `schema`
     (the events' own, so two ledgers in one database never share rows). `select_notifications` and
     `to_event` come from the application; `load_job(job_id, version)` rebuilds a job when the
-    projection's copy is missing or behind.
+    projection's copy is missing or behind. `writer`, when given, opens the write transactions
+    instead of the datastore (the ledger's own SQLite writer, so its writes queue with the
+    commands' rather than sleep in SQLite's busy handler).
     """
 
     def __init__(
@@ -136,10 +138,12 @@ class JobsProjection:
         select_notifications: Callable[[int, int], Sequence[Any]],
         to_event: Callable[[Any], Job.Event],
         load_job: Callable[[str, int], Job],
+        writer: Callable[[], AbstractContextManager[Any]] | None = None,
         batch_size: int = 500,
         cache_size: int = 1000,
     ) -> None:
         self._datastore = datastore
+        self._writer = writer
         self._placeholder = "%s" if postgres else "?"
         prefix = f'"{schema}".' if postgres and schema else ""
         self._tables = {
@@ -169,6 +173,10 @@ class JobsProjection:
 
     @contextmanager
     def _cursor(self, *, commit: bool) -> Iterator[Any]:
+        if commit and self._writer is not None:
+            with self._writer() as cursor:
+                yield cursor
+            return
         with self._datastore.transaction(commit=commit) as cursor:
             yield cursor
 
@@ -228,14 +236,15 @@ class JobsProjection:
         return len(notifications)
 
     def _rows_after(self, notifications: Sequence[Any]) -> list[tuple[Any, ...]]:
-        """Each touched job's row once the notifications are applied to its copy."""
-        rows: dict[str, tuple[Any, ...]] = {}
+        """Each touched job's row once the notifications are applied to its copy (a job's
+        row is made once per batch, from its last state, however many events it had)."""
+        touched: dict[str, Job] = {}
         created: dict[str, int] = {}
         for notification in notifications:
             job = self._advance(self._to_event(notification))
             created.setdefault(job.id, notification.id)
-            rows[job.id] = _row_values(job, created[job.id])
-        return list(rows.values())
+            touched[job.id] = job
+        return [_row_values(job, created[job_id]) for job_id, job in touched.items()]
 
     def _advance(self, event: Job.Event) -> Job:
         """The projection's copy of the job, with `event` applied (rebuilt if out of step)."""

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from adapters.cli import main
-from engine import Ledger
+from engine import Ledger, LedgerError
 from engine.settings import LedgerSettings, Settings
 from spec.address import cid_of
 from spec.compiled import CompiledSpec, Report
@@ -79,3 +79,17 @@ def test_an_unreadable_event_sends_readers_to_verify(store, capsys) -> None:
     assert "klippfisk ledger verify" in capsys.readouterr().err
     assert main(["ledger", "verify"]) == 1
     assert "cannot be read" in capsys.readouterr().out
+
+
+def test_an_event_replaced_by_json_that_is_no_object_is_a_finding_not_a_crash(store) -> None:
+    db, ids = store
+    _edit(
+        db,
+        "UPDATE stored_events SET state = CAST('[1]' AS BLOB) WHERE originator_id = ?"
+        " AND originator_version = 3",
+        ids[1],
+    )
+    with Ledger.open(Settings(ledger=LedgerSettings(path=db))) as ledger:
+        assert ledger.verify().broken_jobs == [ids[1]]
+        with pytest.raises(LedgerError, match="klippfisk ledger verify"):
+            ledger.catch_up()

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from engine import (
+    BadQuery,
     ExecutionState,
     IdempotencyConflict,
     IllegalTransition,
@@ -177,6 +178,12 @@ def test_bad_list_arguments_are_refused_with_the_choices(ledger: Ledger):
         ledger.list_jobs(state="Sleeping")
     with pytest.raises(LedgerError, match="next_token of a previous page"):
         ledger.list_jobs(next_token="garbage")
+
+
+@pytest.mark.parametrize("token", ["9" * 26, "\u00b2", "-1", " 12"])
+def test_a_forged_page_token_is_a_bad_query_not_a_crash(ledger: Ledger, token: str):
+    with pytest.raises(BadQuery, match="next_token of a previous page"):
+        ledger.list_jobs(next_token=token)
 
 
 def test_the_runner_finds_waiting_and_orphaned_work(ledger: Ledger, make_spec: MakeSpec):
