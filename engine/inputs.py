@@ -2,8 +2,10 @@
 
 Each input becomes a `Mount`: a host file or directory shown to the task at its `Target`.
 Inline (`data:` URL) and urlDownload inputs are written into the execution's work
-directory first; localDirectory inputs are used in place, but only from directories the
-operator allow-listed, because a job spec must not be a way to read the host's files.
+directory first (downloads through `engine.net_guard`: public addresses only, every
+redirect re-checked, unless the operator allow-lists an exact host:port); localDirectory
+inputs are used in place, but only from directories the operator allow-listed, because a
+job spec must not be a way to read the host's files.
 Remote stores the embedded executor cannot reach (s3, ipfs) fail the execution with a
 sentence saying so.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import posixpath
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -22,6 +25,17 @@ from urllib.parse import unquote_to_bytes, urlsplit
 import httpx
 
 from engine.executors.base import ExecutorError
+from engine.net_guard import (
+    Cutter,
+    GuardPolicy,
+    NetGuardError,
+    NotPublic,
+    TooLarge,
+    TooSlow,
+    Unreachable,
+    capped_chunks,
+    guarded_get,
+)
 from engine.settings import ExecutorSettings
 
 __all__ = [
@@ -34,6 +48,7 @@ __all__ = [
 ]
 
 LOCAL_TYPES = ("localdirectory", "local")
+MAX_REDIRECTS = 5
 
 
 class InputError(ExecutorError):
@@ -49,10 +64,20 @@ class Mount:
     read_only: bool = True
 
 
-def stage_inputs(task: dict[str, Any], work_dir: Path, settings: ExecutorSettings) -> list[Mount]:
-    """Fetch or locate every input of `task`; fetched files land in `work_dir`."""
+def stage_inputs(
+    task: dict[str, Any],
+    work_dir: Path,
+    settings: ExecutorSettings,
+    cutter: Cutter | None = None,
+) -> list[Mount]:
+    """Fetch or locate every input of `task`; fetched files land in `work_dir`.
+
+    Another thread may stop the staging (the execution's deadline, a stop) through
+    `cutter`: a download in progress ends at once, and no further input is started."""
     mounts = []
     for index, spec in enumerate(task.get("InputSources") or []):
+        if cutter is not None and cutter.cut_off:
+            raise InputError(f"Staging the inputs was cut short before input {index}.")
         source = spec.get("Source") or {}
         kind = str(source.get("Type", ""))
         params = source.get("Params") or {}
@@ -61,7 +86,7 @@ def stage_inputs(task: dict[str, Any], work_dir: Path, settings: ExecutorSetting
         if kind.lower() == "inline":
             mounts.append(_inline(params, target, staging, settings))
         elif kind.lower() == "urldownload":
-            mounts.append(_download(params, target, staging, settings))
+            mounts.append(_download(params, target, staging, settings, cutter))
         elif kind.lower() in LOCAL_TYPES:
             mounts.append(_local(params, target, settings.allowed_local_paths))
         else:
@@ -144,8 +169,14 @@ def decode_data_url(url: str, max_bytes: int) -> bytes:
 
 
 def _download(
-    params: dict[str, Any], target: str, staging: Path, settings: ExecutorSettings
+    params: dict[str, Any],
+    target: str,
+    staging: Path,
+    settings: ExecutorSettings,
+    cutter: Cutter | None,
 ) -> Mount:
+    """Fetch a urlDownload input under the shared address policy (`engine.net_guard`): a job
+    spec must not be a way to reach the runner's loopback, LAN or cloud metadata service."""
     url = str(params.get("URL", ""))
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -154,31 +185,41 @@ def _download(
             "https:// address."
         )
     path = _staged(staging, _file_name(target, _file_name(parts.path, "download")))
+    policy = GuardPolicy(allow=frozenset(settings.url_allow), max_redirects=MAX_REDIRECTS)
+    deadline = time.monotonic() + settings.url_timeout_seconds
     try:
-        with httpx.stream(
-            "GET", url, timeout=settings.url_timeout_seconds, follow_redirects=True
-        ) as response:
+        with (
+            httpx.Client(
+                timeout=settings.url_timeout_seconds, follow_redirects=False, trust_env=False
+            ) as client,
+            guarded_get(client, url, policy, cutter=cutter) as (_, response),
+        ):
             if response.status_code != 200:
                 raise InputError(
                     f"Downloading {url} failed with HTTP {response.status_code}; check that "
                     "the URL is right and publicly readable."
                 )
-            _write_limited(response.iter_bytes(), path, url, settings.url_max_bytes)
-    except httpx.HTTPError as exc:
+            _write_chunks(capped_chunks(response, settings.url_max_bytes, deadline), path)
+    except TooLarge as exc:
+        raise InputError(_too_big(f"Downloading {url}", settings.url_max_bytes)) from exc
+    except NotPublic as exc:
         raise InputError(
-            f"Downloading {url} failed ({type(exc).__name__}: {exc}); check the URL and "
-            "your network, or raise KLIPPFISK_EXECUTOR__URL_TIMEOUT_SECONDS."
+            f"urlDownload input {url} is refused: {exc} Host the file at a public address, "
+            f"or (operators only) add {exc.host}:{exc.port} to KLIPPFISK_EXECUTOR__URL_ALLOW."
         ) from exc
+    except (TooSlow, Unreachable) as exc:
+        raise InputError(
+            f"Downloading {url} failed ({exc}); check the URL and your network, or raise "
+            "KLIPPFISK_EXECUTOR__URL_TIMEOUT_SECONDS."
+        ) from exc
+    except NetGuardError as exc:
+        raise InputError(f"urlDownload input {url} is refused: {exc}") from exc
     return Mount(source=path, target=target)
 
 
-def _write_limited(chunks: Iterable[bytes], path: Path, url: str, max_bytes: int) -> None:
-    written = 0
+def _write_chunks(chunks: Iterable[bytes], path: Path) -> None:
     with path.open("wb") as fh:
         for chunk in chunks:
-            written += len(chunk)
-            if written > max_bytes:
-                raise InputError(_too_big(f"Downloading {url}", max_bytes))
             fh.write(chunk)
 
 

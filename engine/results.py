@@ -8,6 +8,7 @@ each stream (Bacalhau's RunOutput rule), so the full text is always on disk.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from dataclasses import dataclass
@@ -18,8 +19,10 @@ from engine.executors.base import RUN_OUTPUT_LIMIT, ExecutionOutcome, ExecutorEr
 from engine.settings import Settings
 
 __all__ = [
+    "CACHEABLE_INPUTS",
     "ResultCache",
     "ResultsDir",
+    "cacheable",
     "execution_results_dir",
     "result_cache",
     "results_root",
@@ -130,24 +133,44 @@ def summarise(
     )
 
 
+# Input sources whose content the task_cid pins: inline data sits in the spec itself and an
+# IPFS CID names its content. A URL or a host directory may hold something else next time.
+CACHEABLE_INPUTS = frozenset({"inline", "ipfs"})
+
+
+def cacheable(task: dict[str, Any]) -> bool:
+    """Whether the task's results may be reused: only when its task_cid covers everything it
+    reads, i.e. every input source is one whose content the spec pins."""
+    sources = task.get("InputSources") or []
+    return all(
+        str((spec.get("Source") or {}).get("Type", "")).lower() in CACHEABLE_INPUTS
+        for spec in sources
+    )
+
+
 class ResultCache:
-    """Results of completed tasks by `task_cid`, to skip re-running the very same task.
+    """Results of completed tasks by namespace and `task_cid`, to skip re-running the very
+    same task.
 
     Opt-in (`job run --cache`), never the default: a task_cid says what ran, not that running
-    it again would give the same answer (clocks, randomness, the network). Only executions
-    that exited 0 are kept, and an entry whose results directory is gone is ignored.
+    it again would give the same answer (clocks, randomness, the network). Entries never cross
+    namespaces (a namespace's stdout and results are its own), callers only offer tasks that
+    are `cacheable`, only executions that exited 0 are kept, and an entry whose results
+    directory is gone is ignored.
     """
 
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def _entry(self, task_cid: str) -> Path:
-        return self.root / f"{task_cid}.json"
+    def _entry(self, namespace: str, task_cid: str) -> Path:
+        """A file name from both keys, hashed so that no namespace can shape a path."""
+        key = hashlib.sha256(json.dumps([namespace, task_cid]).encode()).hexdigest()
+        return self.root / f"{key}.json"
 
-    def get(self, task_cid: str) -> dict[str, Any] | None:
-        """The recorded outcome for `task_cid`, or None."""
+    def get(self, namespace: str, task_cid: str) -> dict[str, Any] | None:
+        """The recorded outcome for `task_cid` in `namespace`, or None."""
         try:
-            entry = json.loads(self._entry(task_cid).read_text())
+            entry = json.loads(self._entry(namespace, task_cid).read_text())
         except (OSError, ValueError):
             return None
         url = str(entry.get("published_result", {}).get("Params", {}).get("URL", ""))
@@ -155,7 +178,9 @@ class ResultCache:
             return None
         return entry
 
-    def put(self, task_cid: str, execution_id: str, outcome: ExecutionOutcome) -> None:
+    def put(
+        self, namespace: str, task_cid: str, execution_id: str, outcome: ExecutionOutcome
+    ) -> None:
         """Remember a completed execution (exit code 0 only)."""
         if outcome.exit_code != 0 or outcome.error is not None or not outcome.published_result:
             return
@@ -169,6 +194,7 @@ class ResultCache:
             "published_result": outcome.published_result,
         }
         self.root.mkdir(parents=True, exist_ok=True)
-        tmp = self._entry(task_cid).with_suffix(".tmp")
+        target = self._entry(namespace, task_cid)
+        tmp = target.with_name(f"{target.stem}.{execution_id}.tmp")  # one per writer
         tmp.write_text(json.dumps(entry))
-        tmp.replace(self._entry(task_cid))
+        tmp.replace(target)

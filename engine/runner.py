@@ -9,10 +9,14 @@ stop. While an execution runs, the runner watches the ledger so that a stop requ
 anywhere (CLI, HTTP, bot; this process or another) kills it.
 
 Crash safety: every execution is tagged with the runner that owns it (host, pid and the
-pid's start time). A runner starting up fails the executions whose owner is gone, saying so
-in the history; it never re-runs them, so nothing runs twice silently. A job the dead runner
-queued but never gave an execution did not run at all: that one is re-claimed (exactly one
-successor wins) and resumed.
+pid's start time). A serving runner (at its start, then every `recover_seconds`) fails the
+executions whose owner is gone, saying so in the history; it never re-runs them, so nothing
+runs twice silently. A job the dead runner queued but never gave an execution did not run at
+all: that one is re-claimed (exactly one successor wins) and resumed.
+
+Deadlines are Bacalhau's: QueueTimeout bounds the wait for a runner, ExecutionTimeout one run
+(the executor keeps it), TotalTimeout the whole job, wait and runs together. The waits count
+from the submission of the job's current version, not its first.
 
 A job may carry the executor its submitter asked for (`job run --executor`, recorded with
 the submission); the runner honours it over its own default, so a worker started with
@@ -25,8 +29,10 @@ import logging
 import os
 import socket
 import threading
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from engine.executors.base import ExecutionOutcome, ExecutionRequest, Executor
@@ -34,8 +40,9 @@ from engine.executors.local.limits import TaskLimits
 from engine.executors.registry import ExecutorRegistry, UnsupportedEngine, default_registry
 from engine.job import ExecutionState, IllegalTransition, JobState, LedgerError
 from engine.ledger import JobView, Ledger
-from engine.results import execution_results_dir, result_cache
+from engine.results import ResultCache, cacheable, execution_results_dir, result_cache
 from engine.settings import Settings
+from engine.wire import WireError, parse_rfc3339
 
 __all__ = ["Runner", "RunnerError", "runner_identity"]
 
@@ -43,7 +50,13 @@ log = logging.getLogger(__name__)
 
 OWNER_NOTE = "runner "
 ACTIVE = (ExecutionState.NEW, ExecutionState.RUNNING)
-QUEUE_SCAN = 50  # waiting jobs a worker looks at per poll (for claims and queue timeouts)
+QUEUE_SCAN = 50  # Pending jobs a worker looks at per poll (for claims and queue timeouts)
+RECOVER_PAGE = 100  # jobs read per page while looking for what dead runners left
+# Where a dead runner's work can be: its claims (Queued) and its executions (Running). A
+# Pending job has neither (a resubmission cancels the active ones), so the backlog is skipped.
+RECOVERABLE = (JobState.RUNNING, JobState.QUEUED)
+SUBMISSIONS = ("Submitted", "Resubmitted")
+SUBMITTED_KEPT = 4096  # submission times remembered (they never change; history is a replay)
 
 
 class RunnerError(LedgerError):
@@ -119,6 +132,9 @@ class Runner:
         self.cache = result_cache(self.settings) if use_cache else None
         self._resumed: list[str] = []  # re-claimed by `recover`, for `serve` to run
         self._resumed_lock = threading.Lock()
+        # (job id, version) -> when that version was submitted; single dict operations only,
+        # so the worker threads share it without a lock.
+        self._submitted: dict[tuple[str, int], datetime] = {}
 
     # --- one job, in-process ---------------------------------------------------------------
 
@@ -138,11 +154,11 @@ class Runner:
         view = self.ledger.get(job_id)
         count = view.job.get("Count")
         for _ in range(count if isinstance(count, int) and count > 0 else 1):
-            if view.terminal or cancel.is_set():
+            if view.terminal or cancel.is_set() or self._past_total_timeout(view):
                 break
             self._run_execution(view, cancel)
             view = self.ledger.get(job_id)
-        return view
+        return self.ledger.get(job_id)
 
     def _run_execution(self, view: JobView, cancel: threading.Event) -> None:
         """Run one execution on the executor the job asked for, else on this runner's own."""
@@ -175,7 +191,8 @@ class Runner:
     ) -> None:
         execution_id = self._create(view.id, executor.name)
         task_cid = view.task_cids.get(str(task.get("Name", "")), "")
-        if self.cache is not None and self._reuse(view.id, execution_id, task_cid):
+        cache = self.cache if task_cid and cacheable(task) else None
+        if cache is not None and self._reuse(cache, view, execution_id, task_cid):
             return
         request = ExecutionRequest(
             job_id=view.id,
@@ -187,8 +204,15 @@ class Runner:
         )
         hooks = _Hooks(self.ledger, view.id, execution_id, self.identity)
         run_cancel = threading.Event()
+        total = _task_timeout(view, "TotalTimeout")
         watcher = _StopWatcher(
-            self.ledger, view.id, run_cancel, cancel, self.settings.executor.poll_seconds
+            self.ledger,
+            view.id,
+            run_cancel,
+            cancel,
+            self.settings.executor.poll_seconds,
+            deadline=self._submitted_at(view) + timedelta(seconds=total) if total else None,
+            on_deadline=lambda: self._time_out(view.id, "total", total),
         )
         watcher.start()
         try:
@@ -199,21 +223,22 @@ class Runner:
         finally:
             watcher.finish()
         self._record(view.id, execution_id, task, outcome, hooks, cancel)
-        if self.cache is not None and task_cid:
-            self.cache.put(task_cid, execution_id, outcome)
+        if cache is not None:
+            cache.put(view.namespace, task_cid, execution_id, outcome)
 
-    def _reuse(self, job_id: str, execution_id: str, task_cid: str) -> bool:
-        """Complete the execution from the result cache, if it holds this task's results."""
-        entry = self.cache.get(task_cid) if self.cache is not None and task_cid else None
+    def _reuse(self, cache: ResultCache, view: JobView, execution_id: str, task_cid: str) -> bool:
+        """Complete the execution from the result cache, if it holds this task's results
+        from the same namespace."""
+        entry = cache.get(view.namespace, task_cid)
         if entry is None:
             return False
         note = (
             f"result cache hit: reused the results of execution {entry['execution_id']} "
             f"(task {task_cid}); not run again"
         )
-        _Hooks(self.ledger, job_id, execution_id, self.identity).started("local", [note])
+        _Hooks(self.ledger, view.id, execution_id, self.identity).started("local", [note])
         self.ledger.complete_execution(
-            job_id,
+            view.id,
             execution_id,
             exit_code=entry["exit_code"],
             stdout=entry["stdout"],
@@ -273,6 +298,63 @@ class Runner:
             job_id, execution_id, error=error, retryable=False, actor=self.identity
         )
 
+    # --- deadlines -------------------------------------------------------------------------
+
+    def _submitted_at(self, view: JobView) -> datetime:
+        """When the job's current version was submitted: Bacalhau's QueueTimeout and
+        TotalTimeout count from there, not from the job's first version.
+
+        A later version's time is read from the history (a replay), once per version."""
+        if view.version <= 1:
+            return view.created_at
+        key = (view.id, view.version)
+        known = self._submitted.get(key)
+        if known is not None:
+            return known
+        entries = self.ledger.history(view.id, event_type="job")
+        times = [
+            e["Time"]
+            for e in entries
+            if e["Event"]["Details"].get("Type") in SUBMISSIONS and e["JobVersion"] == view.version
+        ]
+        try:
+            submitted = parse_rfc3339(times[-1]) if times else view.created_at
+        except WireError:  # a history we wrote ourselves; fall back rather than stall the queue
+            submitted = view.created_at
+        if len(self._submitted) >= SUBMITTED_KEPT:
+            self._submitted.clear()
+        self._submitted[key] = submitted
+        return submitted
+
+    def _overdue(self, view: JobView, now: datetime) -> tuple[str, float] | None:
+        """The timeout a waiting job has outlived, TotalTimeout first (it is the job's own
+        deadline), as (kind, limit in seconds); None while it may still wait."""
+        limits = [
+            (kind, _task_timeout(view, field))
+            for kind, field in (("total", "TotalTimeout"), ("queue", "QueueTimeout"))
+        ]
+        limits = [(kind, limit) for kind, limit in limits if limit]
+        if not limits:
+            return None
+        waited = (now - self._submitted_at(view)).total_seconds()
+        return next(((kind, limit) for kind, limit in limits if waited > limit), None)
+
+    def _past_total_timeout(self, view: JobView) -> bool:
+        """Whether the job's TotalTimeout has run out; if so it is recorded as timed out, and
+        no (further) execution starts."""
+        overdue = self._overdue(view, datetime.now(UTC))
+        if overdue is None or overdue[0] != "total":
+            return False
+        self._time_out(view.id, *overdue)
+        return True
+
+    def _time_out(self, job_id: str, kind: str, limit: float) -> None:
+        """Record a passed deadline; the ledger cancels the job's active executions with it."""
+        try:
+            self.ledger.time_out(job_id, kind=kind, limit_seconds=limit, actor=self.identity)
+        except LedgerError as exc:  # it ended meanwhile: nothing left to time out
+            log.info("job %s not timed out (%s): %s", job_id, kind, exc)
+
     # --- crash recovery --------------------------------------------------------------------
 
     def recover(self) -> list[str]:
@@ -285,7 +367,7 @@ class Runner:
         `serve` resumes it; one with an execution already (say a retryable failure) is failed.
         """
         failed = []
-        for view in [*self.ledger.running(), *self.ledger.pending()]:
+        for view in self._recoverable():
             for execution in view.executions:
                 if execution.state not in ACTIVE:
                     continue
@@ -311,6 +393,27 @@ class Runner:
                 "it was not resumed because an execution of it exists already (it may have run).",
             )
         return failed
+
+    def _recoverable(self) -> Iterator[JobView]:
+        """Every Running and Queued job, a page at a time: orphans can be many, and each one
+        left out would wait forever."""
+        token: str | None = None
+        while True:
+            page = self.ledger.list_jobs(
+                state=[str(s) for s in RECOVERABLE], limit=RECOVER_PAGE, next_token=token
+            )
+            yield from page.items
+            if not page.next_token:
+                return
+            token = page.next_token
+
+    def _recover_now(self) -> None:
+        """`recover`, for the worker loop: a failed attempt is logged and tried again next
+        time rather than ending the worker."""
+        try:
+            self.recover()
+        except LedgerError as exc:
+            log.warning("looking for work of dead runners failed, will try again: %s", exc)
 
     def _resume(self, job_id: str, dead_owner: str) -> None:
         """Re-claim a job nothing ran of, and hand it to `serve`; losing a race is fine."""
@@ -359,15 +462,20 @@ class Runner:
         """Run Pending jobs (and those `recover` re-claimed) until `stop` is set, at most
         `concurrency` at a time.
 
+        Recovery runs at the start and then every `recover_seconds`: a runner may die while
+        this one keeps serving, and what it left would otherwise wait for the next restart.
         On stop, running executions are cut short and failed with a sentence saying the
         runner shut down; they are not left Running for the next start to clean up.
         """
         limit = concurrency or self.settings.executor.concurrency
-        self.recover()
         active: set[Future[JobView]] = set()
         wake = threading.Event()
+        next_recovery = time.monotonic()
         with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="klippfisk-run") as pool:
             while not stop.is_set():
+                if time.monotonic() >= next_recovery:
+                    self._recover_now()
+                    next_recovery = time.monotonic() + self.settings.executor.recover_seconds
                 active = {f for f in active if not f.done()}
                 resumed = self._take_resumed(limit - len(active))
                 for job_id in [*resumed, *self._claim(limit - len(active) - len(resumed))]:
@@ -392,19 +500,15 @@ class Runner:
 
     def _claim(self, slots: int) -> list[str]:
         """Queue up to `slots` Pending jobs for this runner (another runner may win a race),
-        and time out those that waited longer than their QueueTimeout, even when no slot
-        is free: that is when waiting happens."""
+        and time out those that waited longer than their QueueTimeout or TotalTimeout, even
+        when no slot is free: that is when waiting happens."""
         claimed: list[str] = []
         now = datetime.now(UTC)
-        for view in self.ledger.pending(limit=max(slots * 4, QUEUE_SCAN)):
-            if view.state is not JobState.PENDING:
-                continue
-            limit = _queue_timeout(view)
+        for view in self._oldest_pending(max(slots * 4, QUEUE_SCAN)):
+            overdue = self._overdue(view, now)
             try:
-                if limit and (now - view.created_at).total_seconds() > limit:
-                    self.ledger.time_out(
-                        view.id, kind="queue", limit_seconds=limit, actor=self.identity
-                    )
+                if overdue is not None:
+                    self._time_out(view.id, *overdue)
                 elif len(claimed) < slots:
                     self.ledger.queue(view.id, reason="Queued for a worker", actor=self.identity)
                     claimed.append(view.id)
@@ -412,11 +516,24 @@ class Runner:
                 continue
         return claimed
 
+    def _oldest_pending(self, wanted: int) -> list[JobView]:
+        """The `wanted` oldest Pending jobs. The ledger lists Queued jobs with them, oldest
+        first, so claims held at the head (by busy or dead runners) must not hide the Pending
+        jobs behind them: the scan widens until it has enough or has seen every waiting job."""
+        scan = wanted
+        while True:
+            views = self.ledger.pending(limit=scan)
+            pending = [v for v in views if v.state is JobState.PENDING]
+            if len(pending) >= wanted or len(views) < scan:
+                return pending[:wanted]
+            scan *= 2
 
-def _queue_timeout(view: JobView) -> float:
-    """The job's QueueTimeout in seconds (0: none), from its first task as Bacalhau reads it."""
+
+def _task_timeout(view: JobView, field: str) -> float:
+    """One of the job's Timeouts in seconds (0: none), from its first task as Bacalhau
+    reads it."""
     task = (view.job.get("Tasks") or [{}])[0]
-    value = (task.get("Timeouts") or {}).get("QueueTimeout") or 0
+    value = (task.get("Timeouts") or {}).get(field) or 0
     return float(value) if isinstance(value, int | float) else 0.0
 
 
@@ -437,7 +554,8 @@ def _shutdown_message(shutdown: threading.Event) -> str:
 
 
 class _StopWatcher(threading.Thread):
-    """Sets `cancel` when the job is stopped or failed in the ledger, or the runner shuts down.
+    """Sets `cancel` when the job is stopped or failed in the ledger, the runner shuts down,
+    or the job's `deadline` (its TotalTimeout) passes, after calling `on_deadline`.
 
     It polls (the stop may come from another process) and is joined when the execution
     ends, so it never outlives the ledger it reads.
@@ -450,17 +568,34 @@ class _StopWatcher(threading.Thread):
         cancel: threading.Event,
         shutdown: threading.Event,
         poll_seconds: float,
+        *,
+        deadline: datetime | None = None,
+        on_deadline: Callable[[], None] = lambda: None,
     ) -> None:
         super().__init__(name="klippfisk-stop-watch", daemon=True)
         self.ledger, self.job_id, self.cancel, self.shutdown = ledger, job_id, cancel, shutdown
-        self.poll_seconds = poll_seconds
+        self.poll_seconds, self.deadline, self.on_deadline = poll_seconds, deadline, on_deadline
         self.done = threading.Event()
 
     def run(self) -> None:
-        while not self.done.wait(self.poll_seconds):
+        while not self.done.wait(self._pause()):
+            if self._past_deadline():
+                self.on_deadline()
+                self.cancel.set()
+                return
             if self.shutdown.is_set() or self._ended_elsewhere():
                 self.cancel.set()
                 return
+
+    def _pause(self) -> float:
+        """The poll interval, cut short to wake at the deadline."""
+        if self.deadline is None:
+            return self.poll_seconds
+        left = (self.deadline - datetime.now(UTC)).total_seconds()
+        return min(self.poll_seconds, max(left, 0.0))
+
+    def _past_deadline(self) -> bool:
+        return self.deadline is not None and datetime.now(UTC) >= self.deadline
 
     def _ended_elsewhere(self) -> bool:
         try:

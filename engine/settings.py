@@ -122,7 +122,25 @@ class ExecutorSettings(BaseModel):
     url_max_bytes: int = Field(
         100 * 1024 * 1024, gt=0, description="largest urlDownload input accepted"
     )
-    url_timeout_seconds: float = Field(60.0, gt=0, description="time allowed per urlDownload")
+    url_timeout_seconds: float = Field(
+        60.0, gt=0, description="time allowed for one urlDownload, start to last byte"
+    )
+    url_allow: list[str] = Field(
+        default_factory=list,
+        description="host:port pairs urlDownload may reach although they are not public "
+        "addresses (an internal mirror, a test server); nothing by default",
+    )
+    allow_networked_jobs: bool = Field(
+        False,
+        description="run tasks whose spec asks for Network Host/Full (off: they fail, as on "
+        "a Bacalhau compute node that does not accept networked jobs)",
+    )
+    max_output_bytes: int = Field(
+        1024 * 1024 * 1024,
+        gt=0,
+        description="largest stdout, stderr or result file a task may write when its spec "
+        "sets no Resources.Disk",
+    )
     allowed_local_paths: list[Path] = Field(
         default_factory=list,
         description="host directories localDirectory inputs may read (nothing by default)",
@@ -138,6 +156,11 @@ class ExecutorSettings(BaseModel):
     docker: DockerSettings = Field(default_factory=lambda: DockerSettings())
     concurrency: int = Field(2, gt=0, description="executions a worker runs at once")
     poll_seconds: float = Field(0.2, gt=0, description="how often a worker looks for work")
+    recover_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="how often a worker looks for work a runner that died left behind",
+    )
 
 
 class BacalhauSettings(BaseSettings):

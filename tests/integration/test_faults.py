@@ -8,6 +8,7 @@ history entries that explain it.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import signal
 import subprocess
@@ -26,6 +27,7 @@ from engine.executors.registry import default_registry
 from engine.runner import Runner, runner_identity
 from engine.settings import Settings
 from spec import compile_document
+from tests.unit.executors.stalling_server import stalling_server
 
 TRAP = wasmtime.wat2wasm('(module (func (export "_start") unreachable))')
 
@@ -235,3 +237,66 @@ def test_a_dead_runners_claim_that_has_an_execution_is_failed_not_resumed(ledger
     assert view.state is JobState.FAILED
     assert view.executions[-1].id == execution_id
     assert "not resumed because an execution of it exists already" in view.executions[-1].error
+
+
+def test_total_timeout_covers_the_wait_and_the_run_and_kills_the_task(ledger, runner):
+    marker = f"marker-{uuid.uuid4()}"
+    text = SHELL_JOB.format(
+        name=f"job-{uuid.uuid4()}",
+        count=1,
+        shell="bash",
+        script=f"sleep 60 # {marker}",
+        memory="256Mi",
+        timeout=5,
+    ).replace("ExecutionTimeout: 5", "ExecutionTimeout: 5\n      TotalTimeout: 6")
+    job_id = ledger.submit(compile_document(text)).job_id
+    time.sleep(3)  # half the total spent waiting: 3 seconds left, less than ExecutionTimeout
+
+    view = runner.run_job(job_id)
+
+    assert view.state is JobState.FAILED
+    assert view.executions[0].state is ExecutionState.CANCELLED
+    kinds = [
+        entry["Event"]["Details"].get("TimeoutKind")
+        for entry in ledger.history(job_id)
+        if entry["Event"]["Details"]["Type"] == "TimedOut"
+    ]
+    assert kinds == ["total"]
+    assert not alive(marker)
+
+
+URL_JOB = """
+Type: batch
+Count: 1
+Tasks:
+  - Name: main
+    Engine:
+      Type: noop
+    InputSources:
+      - Target: /in
+        Source:
+          Type: urlDownload
+          Params:
+            URL: {url}
+"""
+
+
+def test_stop_while_inputs_download_cancels_the_execution_at_once(ledger, monkeypatch):
+    with stalling_server() as server:
+        monkeypatch.setenv("KLIPPFISK_EXECUTOR__URL_ALLOW", json.dumps([server.entry]))
+        settings = Settings()
+        runner = Runner(ledger, default_registry(settings), settings)
+        text = URL_JOB.format(url=f"http://{server.entry}/big")
+        job_id = ledger.submit(compile_document(text)).job_id
+        result = []
+        worker = threading.Thread(target=lambda: result.append(runner.run_job(job_id)))
+        worker.start()
+        assert server.requested.wait(30)
+
+        ledger.stop(job_id, reason="changed my mind", actor="alice")
+        worker.join(timeout=15)  # the download's own limit is 60 s: it must not be waited for
+
+    assert not worker.is_alive()
+    [view] = result
+    assert view.state is JobState.STOPPED
+    assert view.executions[0].state is ExecutionState.CANCELLED

@@ -16,7 +16,7 @@ import pytest
 
 from engine import ExecutionState, JobState, Ledger
 from engine.executors.registry import default_registry
-from engine.runner import Runner, RunnerError, runner_identity
+from engine.runner import QUEUE_SCAN, Runner, RunnerError, runner_identity
 from engine.settings import Settings
 from spec import compile_document, compile_path
 
@@ -297,3 +297,171 @@ def test_a_job_that_asked_for_bacalhau_goes_there_from_a_local_worker(ledger, no
     assert execution.executor == "bacalhau"
     assert view.state is JobState.FAILED
     assert f"127.0.0.1:{no_cluster.bacalhau.port}" in execution.error
+
+
+def noop_job(name: str, timeouts: str = "{}", namespace: str = "default") -> str:
+    """A named noop job: it runs at once, so what decides its fate is the runner's rules."""
+    return (
+        f"Name: {name}\nNamespace: {namespace}\nType: batch\nTasks:\n  - Name: main\n"
+        f"    Engine: {{Type: noop}}\n    Timeouts: {timeouts}\n"
+    )
+
+
+def serve_until_ended(ledger: Ledger, runner: Runner, job_ids: list[str]) -> list:
+    runner.start()
+    try:
+        return [ledger.wait(job_id, timeout=30) for job_id in job_ids]
+    finally:
+        runner.stop()
+
+
+def dead_owner() -> str:
+    """A runner identity of this host whose process does not exist."""
+    return "local/" + socket.gethostname() + "/999999999-1"
+
+
+def test_a_resubmitted_version_counts_its_queue_timeout_from_its_own_submission(
+    ledger, runner, settings
+):
+    text = noop_job("resubmitted", "{QueueTimeout: 2}")
+    first = ledger.submit(compile_document(text))
+    assert runner.run_job(first.job_id).state is JobState.COMPLETED
+    time.sleep(2.2)  # longer than QueueTimeout since the first version was submitted
+    worker = Runner(ledger, default_registry(settings), settings)
+    worker.start()
+    try:
+        second = ledger.submit(compile_document(text), force=True)
+        view = ledger.wait(second.job_id, timeout=30)
+    finally:
+        worker.stop()
+
+    assert second.version == 2
+    assert view.state is JobState.COMPLETED
+    assert [e.job_version for e in view.executions] == [1, 2]
+
+
+def test_recovery_resumes_every_orphan_not_only_the_first_hundred(ledger, runner):
+    dead = dead_owner()
+    with ledger.batch():
+        orphans = [
+            ledger.submit(compile_document(noop_job(f"orphan-{n}"))).job_id for n in range(101)
+        ]
+        for job_id in orphans:
+            ledger.queue(job_id, reason="Queued for a worker", actor=dead)
+
+    runner.recover()
+
+    assert {ledger.get(job_id).queued_by for job_id in orphans} == {runner.identity}
+
+
+CHILD_RUNNER = """
+from engine.runner import runner_identity
+import sys, time
+print(runner_identity(), flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_serving_runner_resumes_what_a_runner_that_dies_later_left_behind(ledger, settings):
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD_RUNNER], env=os.environ, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        owner = child.stdout.readline().strip() if child.stdout else ""
+        job_id = ledger.submit(compile_document(noop_job("left-behind"))).job_id
+        ledger.queue(job_id, reason="Queued for a worker", actor=owner)
+        executor = settings.executor.model_copy(update={"recover_seconds": 0.2})
+        quick = settings.model_copy(update={"executor": executor})
+        worker = Runner(ledger, default_registry(quick), quick)
+        worker.start()
+        try:
+            probe = ledger.submit(compile_document(noop_job("probe"))).job_id
+            # run after the worker's first recovery: the one at start is behind it
+            assert ledger.wait(probe, timeout=30).state is JobState.COMPLETED
+            assert ledger.get(job_id).queued_by == owner  # its owner lives: left alone
+            child.kill()
+            child.wait()
+            view = ledger.wait(job_id, timeout=30)
+        finally:
+            worker.stop()
+    finally:
+        child.kill()
+        child.wait()
+
+    assert view.state is JobState.COMPLETED
+    assert view.queued_by == worker.identity
+
+
+def test_claims_held_at_the_head_of_the_queue_do_not_starve_pending_jobs(ledger, settings):
+    alive_owner = runner_identity()  # a live runner's claims: recovery leaves them alone
+    with ledger.batch():
+        for n in range(QUEUE_SCAN):
+            held = ledger.submit(compile_document(noop_job(f"held-{n}"))).job_id
+            ledger.queue(held, reason="Queued for a worker", actor=alive_owner)
+    waiting = ledger.submit(compile_document(noop_job("waiting"))).job_id
+    worker = Runner(ledger, default_registry(settings), settings)
+
+    [view] = serve_until_ended(ledger, worker, [waiting])
+
+    assert view.state is JobState.COMPLETED
+
+
+def test_a_job_still_waiting_at_its_total_timeout_fails_with_a_total_timeout(ledger, settings):
+    job_id = ledger.submit(compile_document(noop_job("late", "{TotalTimeout: 1}"))).job_id
+    time.sleep(1.2)
+    worker = Runner(ledger, default_registry(settings), settings)
+
+    [view] = serve_until_ended(ledger, worker, [job_id])
+
+    assert view.state is JobState.FAILED
+    assert view.executions == []
+    [timeout] = [
+        e["Event"] for e in ledger.history(job_id) if "TimeoutKind" in e["Event"]["Details"]
+    ]
+    assert timeout["Details"]["TimeoutKind"] == "total"
+    assert timeout["Message"].startswith("Total timeout: exceeded 1 seconds")
+
+
+def test_the_result_cache_never_answers_across_namespaces(ledger, settings):
+    cached = Runner(ledger, default_registry(settings), settings, use_cache=True)
+    script = "cat /proc/sys/kernel/random/uuid"
+    body = SHELL_JOB.format(
+        name="shared", count=1, shell="/bin/sh", script=script, memory="256Mi", timeout=60
+    )
+
+    def run(namespace: str) -> object:
+        job_id = ledger.submit(compile_document(f"Namespace: {namespace}\n{body}")).job_id
+        return cached.run_job(job_id).executions[-1]
+
+    first, second = run("alpha"), run("beta")
+
+    assert second.stdout != first.stdout
+    assert not any("result cache hit" in note for note in second.notes)
+    assert second.published_result != first.published_result
+
+
+def test_the_result_cache_runs_a_task_with_a_local_directory_again(ledger, settings, tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    executor = settings.executor.model_copy(update={"allowed_local_paths": [tmp_path]})
+    allowed = settings.model_copy(update={"executor": executor})
+    cached = Runner(ledger, default_registry(allowed), allowed, use_cache=True)
+    text = SHELL_JOB.format(
+        name="reads-a-dir",
+        count=1,
+        shell="/bin/sh",
+        script="cat /data/in",
+        memory="256Mi",
+        timeout=60,
+    ) + (
+        f"    InputSources:\n      - Target: /data\n        Source:\n"
+        f"          Type: localDirectory\n          Params: {{SourcePath: '{shared}'}}\n"
+    )
+
+    def run(content: str) -> object:
+        (shared / "in").write_text(content)
+        job_id = ledger.submit(compile_document(text), force=True).job_id
+        return cached.run_job(job_id).executions[-1]
+
+    assert run("before\n").stdout == "before\n"
+    assert run("after\n").stdout == "after\n"

@@ -6,8 +6,8 @@ working directory; inputs bind-mounted read-only and result paths writable at th
 targets; no network unless the spec allows it; memory (without swap), CPU and process
 limits. Images are never pulled: a missing one is an error that says to pull it. The wall
 clock is ours to enforce (Docker has none): the watchdog kills the container at the
-deadline. Logs are read back demultiplexed into the results directory, and the container is
-removed whatever happened.
+deadline. Logs are read back demultiplexed into the results directory, each stream capped
+at the task's output limit, and the container is removed whatever happened.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 
 from engine.executors.base import ExecutionHooks, ExecutionOutcome
 from engine.executors.local.docker_api import DockerClient, DockerError
+from engine.executors.local.output_cap import CappedFile, truncation_notes
 from engine.executors.local.watchdog import Watchdog
 from engine.executors.local.workspace import Workspace
 from engine.results import summarise
@@ -140,8 +141,13 @@ class DockerEngine:
         with Watchdog(workspace.limits.timeout_seconds, cancel, kill) as dog:
             code = client.wait(container)
         results = workspace.results
-        with results.stdout.open("wb") as out, results.stderr.open("wb") as err:
+        cap = workspace.limits.output_bytes
+        with (
+            contextlib.closing(CappedFile(results.stdout, cap)) as out,
+            contextlib.closing(CappedFile(results.stderr, cap)) as err,
+        ):
             client.logs(container, out, err)
+        notes += truncation_notes({"stdout": out, "stderr": err})
         cut = dog.cut_short(results, notes, killed="the container was killed")
         if cut is not None:
             return cut

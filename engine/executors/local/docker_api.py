@@ -12,7 +12,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, Protocol
 
 import httpx
 
@@ -25,6 +25,7 @@ __all__ = [
     "DockerClient",
     "DockerError",
     "ImageMissing",
+    "Sink",
     "demultiplex",
 ]
 
@@ -32,6 +33,12 @@ API_VERSION = "1.41"
 UNIX_SCHEME = "unix://"
 PING_TIMEOUT_SECONDS = 2.0
 FRAME_HEADER = struct.Struct(">BxxxL")  # stream type (0 stdin, 1 stdout, 2 stderr), size
+
+
+class Sink(Protocol):
+    """Where one log stream goes: a file, or a capped one."""
+
+    def write(self, data: bytes, /) -> int: ...
 
 
 class DockerError(ExecutorError):
@@ -122,7 +129,7 @@ class DockerClient:
         ).json()["State"]
         return ContainerState(int(state.get("ExitCode", 0)), bool(state.get("OOMKilled")))
 
-    def logs(self, container: str, stdout: BinaryIO, stderr: BinaryIO) -> None:
+    def logs(self, container: str, stdout: Sink, stderr: Sink) -> None:
         """Copy the container's stdout and stderr (one multiplexed stream) into two files."""
         params = {"stdout": "true", "stderr": "true", "follow": "false"}
         with self._http.stream("GET", f"/containers/{container}/logs", params=params) as response:

@@ -19,8 +19,8 @@ from engine.executors.local.noop import NoopEngine
 from engine.executors.local.python_wasm import PythonWasmEngine, find_python_wasm
 from engine.executors.local.wasm import WasmEngine
 from engine.executors.local.wasm_cache import ModuleCache
-from engine.executors.local.workspace import Workspace
-from engine.settings import Settings
+from engine.executors.local.workspace import StagingCut, Workspace, task_network
+from engine.settings import ExecutorSettings, Settings
 
 __all__ = ["LocalExecutor"]
 
@@ -57,8 +57,13 @@ class LocalExecutor:
         if cancel.is_set():
             return ExecutionOutcome(cancelled=True, error="stopped before it started")
         try:
-            with Workspace.open(request, self.settings) as workspace:
+            _admit_network(request.task, self.settings.executor)
+            with Workspace.open(request, self.settings, cancel) as workspace:
                 return self._engine(engine_type.lower(), workspace).run(workspace, hooks, cancel)
+        except StagingCut as exc:
+            return ExecutionOutcome(
+                error=str(exc), timed_out=exc.timed_out, cancelled=exc.cancelled
+            )
         except ExecutorError as exc:
             return ExecutionOutcome(error=str(exc))
         except OSError as exc:
@@ -77,6 +82,19 @@ class LocalExecutor:
             return self.noop
         if self.docker.available():
             return self.docker
-        if self.python and PythonWasmEngine.accepts(workspace.engine_params):
+        wants_network = workspace.network != "none"  # python.wasm has no sockets at all
+        if self.python and not wants_network and PythonWasmEngine.accepts(workspace.engine_params):
             return self.python
         return self.host
+
+
+def _admit_network(task: dict, settings: ExecutorSettings) -> None:
+    """Refuse a networked task unless the operator allows them, as a Bacalhau compute node
+    does: a job spec alone must not open the host's network to whatever the task runs."""
+    network = task_network(task)
+    if network != "none" and not settings.allow_networked_jobs:
+        raise ExecutorError(
+            f"The task asks for Network {network.capitalize()}, and this executor does not "
+            "run networked jobs; use Network None, or (operators) set "
+            "KLIPPFISK_EXECUTOR__ALLOW_NETWORKED_JOBS=true to allow them."
+        )

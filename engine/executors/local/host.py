@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.executors.base import ExecutionHooks, ExecutionOutcome, ExecutorError
+from engine.executors.local.output_cap import truncation_note
 from engine.executors.local.sandbox import SETUP_FAILED, Sandbox, pick_task_uid
 from engine.executors.local.watchdog import Watchdog
 from engine.executors.local.workspace import Workspace
@@ -116,7 +117,19 @@ class HostProcessEngine:
                 "root, or enable unprivileged user namespaces (sysctl "
                 "kernel.unprivileged_userns_clone=1), or run the job where Docker is available."
             )
+        notes += _truncated(workspace)
         return summarise(results, exit_code=code if code >= 0 else 128 - code, notes=notes)
+
+
+def _truncated(workspace: Workspace) -> list[str]:
+    """Notes for the streams the kernel's file-size limit (RLIMIT_FSIZE) cut off."""
+    cap = workspace.limits.output_bytes
+    results = workspace.results
+    return [
+        truncation_note(path.name, cap)
+        for path in (results.stdout, results.stderr)
+        if path.exists() and path.stat().st_size >= cap
+    ]
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:

@@ -4,7 +4,8 @@ The work is done by `sandbox_init.py`, started with this interpreter in isolated
 gives the task its own mount, PID and (unless the spec allows networking) network
 namespace, a fresh read-only root holding only the host's /usr and /etc, a new /proc, a few
 /dev nodes, a private /tmp, inputs read-only and result paths writable at their targets,
-rlimits on processes, address space and CPU time, and (when we are root) an unprivileged uid
+rlimits on processes, address space, CPU time and file size (so output cannot fill the
+disk), and (when we are root) an unprivileged uid
 of the task's own, so the process limit counts only its processes. Without root, an
 unprivileged user namespace stands in. The task is PID 1 of its namespace, so when it ends,
 or is killed at its deadline, every process it made goes with it; and the sandbox dies with
@@ -64,6 +65,7 @@ class Sandbox:
             "nproc": self.limits.pids,
             "as_bytes": self.limits.memory_bytes,
             "cpu_seconds": math.ceil(self.limits.timeout_seconds) + 1,
+            "fsize_bytes": self.limits.output_bytes,
             "tmp_bytes": self.limits.memory_bytes,
         }
         return [sys.executable, "-I", "-S", str(INIT), marshal.dumps(spec).hex(), *argv]

@@ -16,7 +16,7 @@ times. It
 4. in the child: a tmpfs root with the host's /usr and /etc bound read-only (the /bin, /lib
    symlinks copied), a new /proc, five /dev nodes, a private /tmp, inputs read-only and
    result paths writable at their targets; the root made read-only; chroot; rlimits
-   (processes, address space, CPU seconds, no core files); as root, a drop to the task's
+   (processes, address space, CPU seconds, file size, no core files); as root, a drop to the task's
    own uid with no new privileges; then exec of the task.
 
 A failure before the exec prints one line to stderr and exits with status 125.
@@ -134,6 +134,7 @@ def _become_task(spec: dict[str, Any], argv: list[str]) -> None:
         (resource.RLIMIT_NPROC, spec["nproc"]),
         (resource.RLIMIT_AS, spec["as_bytes"]),
         (resource.RLIMIT_CPU, spec["cpu_seconds"]),
+        (resource.RLIMIT_FSIZE, spec["fsize_bytes"]),
         (resource.RLIMIT_CORE, 0),
     ):
         resource.setrlimit(limit, (value, value))

@@ -13,12 +13,14 @@ import os
 import shutil
 import threading
 from collections.abc import Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import wasmtime
 
 from engine.executors.base import ExecutionHooks, ExecutionOutcome, ExecutorError
+from engine.executors.local.output_cap import CappedFile, truncation_notes
 from engine.executors.local.wasm_cache import ModuleCache
 from engine.executors.local.watchdog import Watchdog
 from engine.executors.local.workspace import Workspace
@@ -51,7 +53,43 @@ def run_wasi(
     cancel: threading.Event,
     notes: list[str],
 ) -> ExecutionOutcome:
-    """Run `program` to its end, its deadline, a trap, or a stop; never raises for the task."""
+    """Run `program` to its end, its deadline, a trap, or a stop; never raises for the task.
+
+    Its stdout and stderr go through `CappedFile`s, so a chatty module cannot fill the disk.
+    """
+    cap = workspace.limits.output_bytes
+    results = workspace.results
+    trap: wasmtime.Trap | None = None
+    exit_code = 0
+    with (
+        closing(CappedFile(results.stdout, cap)) as out,
+        closing(CappedFile(results.stderr, cap)) as err,
+    ):
+        engine, store, entry = _instantiate(program, workspace, cache, fuel, out, err)
+        hooks.started(NODE, notes)
+        with Watchdog(workspace.limits.timeout_seconds, cancel, engine.increment_epoch) as dog:
+            try:
+                entry(store)
+            except wasmtime.ExitTrap as exc:
+                exit_code = exc.code
+            except wasmtime.Trap as exc:
+                trap = exc
+    notes = [*notes, *truncation_notes({"stdout": out, "stderr": err})]
+    if trap is not None:
+        return _trapped(trap, dog, workspace, fuel, notes)
+    return summarise(results, exit_code=exit_code, notes=notes)
+
+
+def _instantiate(
+    program: WasiProgram,
+    workspace: Workspace,
+    cache: ModuleCache,
+    fuel: int | None,
+    stdout: CappedFile,
+    stderr: CappedFile,
+) -> tuple[wasmtime.Engine, wasmtime.Store, wasmtime.Func]:
+    """A fresh engine (its epoch is this run's alone), a store within the task's memory, and
+    the entry function, or an ExecutorError saying why the module cannot start."""
     config = wasmtime.Config()
     config.epoch_interruption = True
     config.consume_fuel = fuel is not None
@@ -67,7 +105,7 @@ def run_wasi(
     store.set_epoch_deadline(1)
     if fuel is not None:
         store.set_fuel(fuel)
-    store.set_wasi(_wasi_config(program, workspace))
+    store.set_wasi(_wasi_config(program, workspace, stdout, stderr))
     linker = wasmtime.Linker(engine)
     linker.define_wasi()
     try:
@@ -80,18 +118,7 @@ def run_wasi(
             f"The module exports no function {program.entrypoint!r}; set Entrypoint to one of "
             f"{sorted(e.name for e in module.exports if isinstance(e.type, wasmtime.FuncType))}."
         )
-
-    hooks.started(NODE, notes)
-    results = workspace.results
-    with Watchdog(workspace.limits.timeout_seconds, cancel, engine.increment_epoch) as dog:
-        try:
-            entry(store)
-            exit_code = 0
-        except wasmtime.ExitTrap as exc:
-            exit_code = exc.code
-        except wasmtime.Trap as exc:
-            return _trapped(exc, dog, workspace, fuel, notes)
-    return summarise(results, exit_code=exit_code, notes=notes)
+    return engine, store, entry
 
 
 def _trapped(
@@ -127,12 +154,14 @@ def _instantiate_message(exc: Exception) -> str:
     return f"The module could not be instantiated ({text})."
 
 
-def _wasi_config(program: WasiProgram, workspace: Workspace) -> wasmtime.WasiConfig:
+def _wasi_config(
+    program: WasiProgram, workspace: Workspace, stdout: CappedFile, stderr: CappedFile
+) -> wasmtime.WasiConfig:
     wasi = wasmtime.WasiConfig()
     wasi.argv = list(program.argv)
     wasi.env = list(program.env.items())
-    wasi.stdout_file = str(workspace.results.stdout)
-    wasi.stderr_file = str(workspace.results.stderr)
+    wasi.stdout_custom = stdout.write
+    wasi.stderr_custom = stderr.write
     for host, guest, read_only in _preopens(program.mounts, workspace.work_dir / "wasi-view"):
         wasi.preopen_dir(str(host), guest, fs_mutable=not read_only)
     return wasi

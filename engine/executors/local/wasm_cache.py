@@ -13,6 +13,7 @@ import logging
 import os
 import tempfile
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
@@ -29,26 +30,46 @@ log = logging.getLogger(__name__)
 class ModuleCache:
     """Loads modules through a directory of serialized compilations."""
 
-    def __init__(self, cache_dir: Path) -> None:
+    def __init__(self, cache_dir: Path, max_file_digests: int = 256) -> None:
         self.cache_dir = cache_dir
         self.wasmtime_version = version("wasmtime")
-        self._file_digests: dict[tuple[str, int, int], str] = {}
+        self.max_file_digests = max_file_digests
+        self._file_digests: OrderedDict[tuple[int, ...], str] = OrderedDict()
         self._lock = threading.Lock()
+
+    @property
+    def file_digest_count(self) -> int:
+        """How many file digests are remembered (at most `max_file_digests`)."""
+        return len(self._file_digests)
 
     def load(self, engine: wasmtime.Engine, wasm: bytes, fingerprint: str) -> wasmtime.Module:
         """A module for `engine` from raw bytes, compiled only on a cache miss."""
         return self._load(engine, hashlib.sha256(wasm).hexdigest(), lambda: wasm, fingerprint)
 
     def load_file(self, engine: wasmtime.Engine, path: Path, fingerprint: str) -> wasmtime.Module:
-        """Like `load`, for a file; its digest is remembered while size and mtime hold."""
-        stat = path.stat()
-        key = (str(path), stat.st_size, stat.st_mtime_ns)
-        digest = self._file_digests.get(key)
-        if digest is None:
-            with path.open("rb") as fh:
-                digest = hashlib.file_digest(fh, "sha256").hexdigest()
-            self._file_digests[key] = digest
+        """Like `load`, for a file; its digest is remembered while the file is unchanged."""
+        digest = self._file_digest(path)
         return self._load(engine, digest, path.read_bytes, fingerprint)
+
+    def _file_digest(self, path: Path) -> str:
+        """The file's sha-256, remembered by what identifies its content (device, inode, size,
+        mtime, ctime: a rewrite changes ctime) rather than its path, which is per execution for
+        staged modules. Least recently used first out, so a long `serve` stays bounded while
+        python.wasm, used by every python task, stays in."""
+        stat = path.stat()
+        key = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+        with self._lock:
+            digest = self._file_digests.get(key)
+            if digest is not None:
+                self._file_digests.move_to_end(key)
+                return digest
+        with path.open("rb") as fh:
+            digest = hashlib.file_digest(fh, "sha256").hexdigest()
+        with self._lock:
+            self._file_digests[key] = digest
+            while len(self._file_digests) > self.max_file_digests:
+                self._file_digests.popitem(last=False)
+        return digest
 
     def _load(
         self,

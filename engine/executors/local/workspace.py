@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,11 +17,13 @@ from pathlib import Path
 
 from engine.executors.base import ExecutionRequest, ExecutorError
 from engine.executors.local.limits import TaskLimits
-from engine.inputs import Mount, result_mounts, result_names, stage_inputs
+from engine.executors.local.watchdog import Watchdog
+from engine.inputs import InputError, Mount, result_mounts, result_names, stage_inputs
+from engine.net_guard import Cutter
 from engine.results import ResultsDir
-from engine.settings import Settings
+from engine.settings import ExecutorSettings, Settings
 
-__all__ = ["Workspace", "string_map"]
+__all__ = ["StagingCut", "Workspace", "stage_watched", "string_map", "task_network"]
 
 
 @dataclass(frozen=True)
@@ -35,8 +38,13 @@ class Workspace:
 
     @classmethod
     @contextmanager
-    def open(cls, request: ExecutionRequest, settings: Settings) -> Iterator[Workspace]:
-        """Prepare results and inputs; always remove the scratch dir afterwards."""
+    def open(
+        cls, request: ExecutionRequest, settings: Settings, cancel: threading.Event
+    ) -> Iterator[Workspace]:
+        """Prepare results and inputs; always remove the scratch dir afterwards.
+
+        Staging counts against the task's wall clock and heeds a stop: a large or stalled
+        download must not outlive either (StagingCut says which ended it)."""
         results = ResultsDir(request.results_dir)
         result_dirs = results.prepare(result_names(request.task))
         scratch_root = settings.data_dir / "work"
@@ -44,7 +52,7 @@ class Workspace:
         work_dir = Path(tempfile.mkdtemp(prefix=f"{request.execution_id}-", dir=scratch_root))
         try:
             limits = TaskLimits.of(request.task, settings.executor)
-            inputs = stage_inputs(request.task, work_dir, settings.executor)
+            inputs = stage_watched(request.task, work_dir, settings.executor, limits, cancel)
             mounts = inputs + result_mounts(request.task, result_dirs)
             yield cls(request, results, work_dir, mounts, limits)
         finally:
@@ -57,18 +65,8 @@ class Workspace:
 
     @property
     def network(self) -> str:
-        """The task's network, lower case: none (the default), host or full.
-
-        HTTP (a domain allow-list) needs a filtering proxy the local executor does not have,
-        so it is refused rather than quietly widened or narrowed.
-        """
-        kind = str((self.request.task.get("Network") or {}).get("Type") or "None").lower()
-        if kind == "http":
-            raise ExecutorError(
-                "Network type HTTP (a domain allow-list) is not supported by the local "
-                "executor; use None, or Host/Full if the task may reach any address."
-            )
-        return kind if kind in ("host", "full") else "none"
+        """The task's network, lower case: none (the default), host or full."""
+        return task_network(self.request.task)
 
     @property
     def env(self) -> dict[str, str]:
@@ -82,6 +80,56 @@ class Workspace:
                 key, _, value = str(pair).partition("=")
                 env[key] = value
         return env
+
+
+class StagingCut(ExecutorError):
+    """Staging the inputs was ended by the task's deadline or a stop."""
+
+    def __init__(self, message: str, *, timed_out: bool = False, cancelled: bool = False) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
+        self.cancelled = cancelled
+
+
+def stage_watched(
+    task: dict,
+    work_dir: Path,
+    settings: ExecutorSettings,
+    limits: TaskLimits,
+    cancel: threading.Event,
+) -> list[Mount]:
+    """`stage_inputs` under a watchdog that cuts any download short at the deadline or stop."""
+    cutter = Cutter()
+    try:
+        with Watchdog(limits.timeout_seconds, cancel, cutter.cut) as dog:
+            mounts = stage_inputs(task, work_dir, settings, cutter)
+    except InputError:
+        if not dog.fired:
+            raise
+    if dog.cancelled:
+        raise StagingCut("stopped while staging its inputs", cancelled=True)
+    if dog.timed_out:
+        raise StagingCut(
+            f"execution timed out after {limits.timeout_seconds:g}s while staging its inputs; "
+            "use smaller or faster inputs, or raise Timeouts.ExecutionTimeout",
+            timed_out=True,
+        )
+    return mounts
+
+
+def task_network(task: dict) -> str:
+    """A task's network, lower case: none (the default), host or full.
+
+    HTTP (a domain allow-list) needs a filtering proxy the local executor does not have,
+    so it is refused rather than quietly widened or narrowed.
+    """
+    kind = str((task.get("Network") or {}).get("Type") or "None").lower()
+    if kind == "http":
+        raise ExecutorError(
+            "Network type HTTP (a domain allow-list) is not supported by the local "
+            "executor; use None, or Host/Full if the task may reach any address."
+        )
+    return kind if kind in ("host", "full") else "none"
 
 
 def string_map(mapping: dict) -> dict[str, str]:

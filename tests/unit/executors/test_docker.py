@@ -20,9 +20,10 @@ def run_docker(run_task, dockerd):
     """Run a task with the test daemon as DOCKER_HOST; returns the run and its container's
     create request."""
 
-    def run(task, **kwargs):
+    def run(task, executor_settings=None, **kwargs):
         before = len(dockerd.requests("POST", "/containers/create"))
-        result = run_task(task, executor_settings={"docker": dockerd.settings}, **kwargs)
+        executor_settings = {"docker": dockerd.settings, **(executor_settings or {})}
+        result = run_task(task, executor_settings=executor_settings, **kwargs)
         created = dockerd.requests("POST", "/containers/create")[before:]
         return result, (created[0] if created else None)
 
@@ -56,11 +57,36 @@ def test_the_container_gets_no_network_and_the_task_limits(run_docker, docker_ta
     assert host["PidsLimit"] == settings.executor.pids_limit
 
 
-def test_a_spec_that_allows_networking_gets_the_bridge(run_docker, docker_task):
-    _, created = run_docker(docker_task("busybox:1.36", "true", network="Full"))
+def test_a_networked_spec_gets_the_bridge_when_the_operator_allows_it(run_docker, docker_task):
+    task = docker_task("busybox:1.36", "true", network="Full")
+
+    _, created = run_docker(task, executor_settings={"allow_networked_jobs": True})
 
     assert created["body"]["HostConfig"]["NetworkMode"] == "bridge"
     assert created["body"]["NetworkDisabled"] is False
+
+
+@pytest.mark.parametrize("network", ["Full", "Host"])
+def test_a_networked_spec_is_refused_by_default_and_no_container_made(
+    run_docker, docker_task, network
+):
+    run, created = run_docker(docker_task("busybox:1.36", "true", network=network))
+
+    assert created is None
+    assert run.hooks.calls == []
+    assert f"asks for Network {network}" in run.outcome.error
+    assert "KLIPPFISK_EXECUTOR__ALLOW_NETWORKED_JOBS=true" in run.outcome.error
+
+
+def test_container_logs_are_copied_only_up_to_resources_disk(run_docker, docker_task):
+    task = docker_task("busybox:1.36", "-c", "head -c 3000000 /dev/zero", entrypoint=["sh"])
+    task["Resources"]["Disk"] = "10Ki"
+
+    run, _ = run_docker(task)
+
+    assert run.outcome.exit_code == 0
+    assert (run.results / "stdout").stat().st_size == 10 * 1024
+    assert "stdout output truncated at 10240 bytes" in " ".join(run.outcome.notes)
 
 
 def test_inputs_are_mounted_read_only_and_result_paths_writable(run_docker, docker_task, inline):

@@ -86,6 +86,32 @@ def test_no_network_unless_the_spec_allows_it(run_task, docker_task):
     assert interfaces == ["lo"]
 
 
+def test_a_networked_task_is_refused_unless_the_operator_allows_it(run_task, docker_task):
+    task = docker_task("ubuntu", "cat", "/proc/net/dev", network="Host")
+
+    refused = run_task(task)
+    allowed = run_task(task, executor_settings={"allow_networked_jobs": True})
+
+    assert "ALLOW_NETWORKED_JOBS" in refused.outcome.error
+    assert refused.hooks.calls == []
+    assert allowed.outcome.exit_code == 0
+    assert "network: host (the spec allows networking)" in allowed.hooks.calls[0][1]
+
+
+def test_a_task_cannot_write_past_resources_disk(run_task, docker_task):
+    script = "head -c 50000000 /dev/zero; head -c 50000000 /dev/zero > /outputs/big"
+    task = docker_task(
+        "ubuntu", "sh", "-c", script, results=[{"Name": "outputs", "Path": "/outputs"}]
+    )
+    task["Resources"]["Disk"] = "64Ki"
+
+    run = run_task(task)
+
+    assert (run.results / "stdout").stat().st_size == 64 * 1024
+    assert (run.results / "outputs" / "big").stat().st_size == 64 * 1024
+    assert "stdout output truncated at 65536 bytes" in " ".join(run.outcome.notes)
+
+
 def test_http_network_is_refused_with_a_hint(run_task, docker_task):
     run = run_task(docker_task("ubuntu", "true", network="HTTP"))
 

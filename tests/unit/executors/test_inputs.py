@@ -17,7 +17,12 @@ PAYLOAD = b"downloaded bytes\n" * 100
 
 class _Files(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
-        if self.path == "/data.csv":
+        if self.path.startswith("/to/"):
+            self.send_response(302)
+            self.send_header("Location", self.path[len("/to/") :])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif self.path == "/data.csv":
             self.send_response(200)
             self.send_header("Content-Length", str(len(PAYLOAD)))
             self.end_headers()
@@ -37,6 +42,12 @@ def server() -> Iterator[str]:
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
     httpd.server_close()
+
+
+def allowing(server: str, **fields: object) -> ExecutorSettings:
+    """Settings whose urlDownload allow-list names the test server (loopback is refused
+    otherwise, as it must be for a job spec)."""
+    return ExecutorSettings(url_allow=[server.removeprefix("http://")], **fields)  # type: ignore[arg-type]
 
 
 def _input(kind: str, target: str, **params: object) -> dict:
@@ -64,7 +75,7 @@ def test_bad_data_urls_are_refused_with_a_reason(url, message):
 def test_url_download_lands_at_its_target(server, tmp_path):
     task = {"InputSources": [_input("urlDownload", "/inputs/data.csv", URL=f"{server}/data.csv")]}
 
-    [mount] = stage_inputs(task, tmp_path, ExecutorSettings())
+    [mount] = stage_inputs(task, tmp_path, allowing(server))
 
     assert mount.target == "/inputs/data.csv"
     assert mount.read_only is True
@@ -74,11 +85,51 @@ def test_url_download_lands_at_its_target(server, tmp_path):
 def test_url_download_errors_say_what_happened(server, tmp_path):
     missing = {"InputSources": [_input("urlDownload", "/in", URL=f"{server}/nope")]}
     with pytest.raises(InputError, match="failed with HTTP 404"):
-        stage_inputs(missing, tmp_path, ExecutorSettings())
+        stage_inputs(missing, tmp_path, allowing(server))
 
     big = {"InputSources": [_input("urlDownload", "/in", URL=f"{server}/data.csv")]}
     with pytest.raises(InputError, match="larger than the 100-byte limit"):
-        stage_inputs(big, tmp_path, ExecutorSettings(url_max_bytes=100))
+        stage_inputs(big, tmp_path, allowing(server, url_max_bytes=100))
+
+
+def test_url_download_from_loopback_is_refused_without_an_allow_list_entry(server, tmp_path):
+    task = {"InputSources": [_input("urlDownload", "/in", URL=f"{server}/data.csv")]}
+
+    with pytest.raises(InputError, match="127.0.0.1 is not a public address.*URL_ALLOW"):
+        stage_inputs(task, tmp_path, ExecutorSettings())
+
+
+@pytest.mark.parametrize(
+    "inside",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://localhost:9/data.csv",
+        "http://[::ffff:10.0.0.1]/data.csv",
+    ],
+)
+def test_a_redirect_from_an_allowed_server_to_an_inside_address_is_refused(
+    server, tmp_path, inside
+):
+    task = {"InputSources": [_input("urlDownload", "/in", URL=f"{server}/to/{inside}")]}
+
+    with pytest.raises(InputError, match="is not a public address"):
+        stage_inputs(task, tmp_path, allowing(server))
+
+
+def test_a_redirect_to_another_port_of_an_allowed_host_is_refused(server, tmp_path):
+    other = "http://127.0.0.1:1/data.csv"
+    task = {"InputSources": [_input("urlDownload", "/in", URL=f"{server}/to/{other}")]}
+
+    with pytest.raises(InputError, match="add 127.0.0.1:1 to KLIPPFISK_EXECUTOR__URL_ALLOW"):
+        stage_inputs(task, tmp_path, allowing(server))
+
+
+def test_a_redirect_within_the_allowed_server_is_followed(server, tmp_path):
+    task = {"InputSources": [_input("urlDownload", "/in", URL=f"{server}/to//data.csv")]}
+
+    [mount] = stage_inputs(task, tmp_path, allowing(server))
+
+    assert mount.source.read_bytes() == PAYLOAD
 
 
 def test_local_directories_only_from_the_allow_list(tmp_path):

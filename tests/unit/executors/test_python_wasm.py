@@ -55,3 +55,20 @@ def test_python_image_without_the_interpreter_command_uses_the_host_sandbox(run_
 
     assert run.outcome.stdout == "from the host\n"
     assert "ran on host" in run.outcome.notes[0]
+
+
+def test_a_networked_python_task_takes_the_host_path_not_python_wasm(run_task, docker_task):
+    task = docker_task("python:3.12", "python3", "-c", "print('hi')", network="Host")
+
+    run = run_task(task, executor_settings={"allow_networked_jobs": True})
+
+    assert run.outcome.stdout == "hi\n"
+    assert "ran on host" in run.outcome.notes[0]
+    assert "network: host (the spec allows networking)" in run.outcome.notes
+
+
+def test_a_networked_python_task_is_refused_without_the_operator_setting(run_task, docker_task):
+    run = run_task(docker_task("python:3.12", "python3", "-c", "print('hi')", network="Full"))
+
+    assert "ALLOW_NETWORKED_JOBS" in run.outcome.error
+    assert run.hooks.calls == []

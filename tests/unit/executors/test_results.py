@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from engine.executors.base import RUN_OUTPUT_LIMIT
-from engine.results import ResultsDir, execution_results_dir, summarise
+import pytest
+
+from engine.executors.base import RUN_OUTPUT_LIMIT, ExecutionOutcome
+from engine.results import ResultCache, ResultsDir, cacheable, execution_results_dir, summarise
 from engine.settings import ExecutorSettings, Settings
 
 
@@ -54,3 +56,34 @@ def test_result_names_cannot_escape_the_results_directory(run_task, docker_task)
 
     assert "cannot be a directory name" in run.outcome.error
     assert not (run.results.parent.parent / "escape").exists()
+
+
+def _completed(results: ResultsDir) -> ExecutionOutcome:
+    results.prepare([])
+    results.stdout.write_text("namespace a's answer")
+    return summarise(results, exit_code=0)
+
+
+def test_a_cached_result_answers_only_in_its_own_namespace(tmp_path):
+    cache = ResultCache(tmp_path / "cache")
+    cache.put("a", "bagaaiera-task", "e-1", _completed(ResultsDir(tmp_path / "e-1")))
+
+    assert cache.get("a", "bagaaiera-task")["stdout"] == "namespace a's answer"
+    assert cache.get("b", "bagaaiera-task") is None
+
+
+def _task(*kinds: str) -> dict:
+    sources = [{"Target": f"/in{n}", "Source": {"Type": k}} for n, k in enumerate(kinds)]
+    return {"Name": "main", "InputSources": sources}
+
+
+@pytest.mark.parametrize("kinds", [(), ("inline",), ("ipfs", "InLine")])
+def test_tasks_whose_inputs_the_task_cid_covers_are_cacheable(kinds):
+    assert cacheable(_task(*kinds)) is True
+
+
+@pytest.mark.parametrize(
+    "kinds", [("urlDownload",), ("localDirectory",), ("local",), ("s3",), ("inline", "urldownload")]
+)
+def test_tasks_reading_content_the_task_cid_does_not_cover_are_not_cached(kinds):
+    assert cacheable(_task(*kinds)) is False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import wasmtime
 
@@ -11,6 +12,9 @@ from engine.executors.base import RUN_OUTPUT_LIMIT
 SPIN = wasmtime.wat2wasm('(module (func (export "_start") (loop br 0)))')
 TRAP = wasmtime.wat2wasm('(module (func (export "_start") unreachable))')
 BIG_MEMORY = wasmtime.wat2wasm('(module (memory 64) (func (export "_start")))')  # 4 MiB
+
+
+WASM_DIR = Path(__file__).parents[2] / "data" / "wasm"
 
 
 def test_hello_prints_its_arguments_and_environment(run_task, wasm_task):
@@ -41,6 +45,26 @@ def test_long_output_is_cut_to_run_output_limit_but_kept_in_full(run_task, wasm_
     assert run.outcome.stdout_truncated is True
     assert run.outcome.stderr_truncated is False
     assert (run.results / "stdout").read_text() == "x" * 5000
+
+
+def test_output_past_resources_disk_is_cut_and_the_cut_noted(run_task, wasm_task):
+    task = wasm_task("hello", "spam", "1000000")
+    task["Resources"]["Disk"] = "10000"
+
+    run = run_task(task)
+
+    assert run.outcome.error is None
+    assert (run.results / "stdout").stat().st_size == 10_000
+    assert "stdout output truncated at 10000 bytes" in " ".join(run.outcome.notes)
+
+
+def test_output_cap_defaults_to_the_operator_setting(run_task, wasm_task):
+    run = run_task(
+        wasm_task("hello", "spam", "100000"), executor_settings={"max_output_bytes": 4096}
+    )
+
+    assert (run.results / "stdout").stat().st_size == 4096
+    assert "stdout output truncated at 4096 bytes" in " ".join(run.outcome.notes)
 
 
 def test_inputs_are_read_only_and_result_paths_writable(run_task, wasm_task, inline):
@@ -139,6 +163,31 @@ def test_entry_module_must_be_one_of_the_inputs(run_task, wasm_task):
     run = run_task(task)
 
     assert "is not one of the task's inputs" in run.outcome.error
+    assert run.hooks.calls == []
+
+
+def test_entry_module_cannot_climb_out_of_its_mount_with_dot_dot(run_task, wasm_task):
+    outside = (WASM_DIR / "hello.wasm").resolve()  # a real module outside every mount
+    task = wasm_task("hello", results=[{"Name": "outputs", "Path": "/outputs"}])
+    task["Engine"]["Params"]["EntryModule"] = "/outputs/" + "../" * 40 + str(outside)[1:]
+
+    run = run_task(task)
+
+    assert "contains '..'" in run.outcome.error
+    assert run.hooks.calls == []
+
+
+def test_entry_module_cannot_leave_its_mount_through_a_symlink(run_task, wasm_task, tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "evil.wasm").symlink_to((WASM_DIR / "hello.wasm").resolve())
+    source = {"Type": "localDirectory", "Params": {"SourcePath": str(shared)}}
+    task = wasm_task("hello", inputs=[{"Source": source, "Target": "/data"}])
+    task["Engine"]["Params"]["EntryModule"] = "/data/evil.wasm"
+
+    run = run_task(task, executor_settings={"allowed_local_paths": [shared]})
+
+    assert "leads outside its mount" in run.outcome.error
     assert run.hooks.calls == []
 
 
