@@ -17,7 +17,7 @@ from fastapi.responses import RedirectResponse
 
 from engine.wire import BuildVersion, rfc3339
 
-__all__ = ["BACALHAU_COMPATIBLE", "build_version", "router"]
+__all__ = ["BACALHAU_COMPATIBLE", "build_version", "own_version", "router"]
 
 BACALHAU_COMPATIBLE = "v1.5.2"
 _STARTED = datetime.now(UTC)
@@ -25,7 +25,8 @@ _STARTED = datetime.now(UTC)
 router = APIRouter(tags=["Ops"])
 
 
-def _own_version() -> str:
+def own_version() -> str:
+    """Klippfisk's installed version (0.0.0 when run from a source tree not installed)."""
     try:
         return version("klippfisk")
     except PackageNotFoundError:
@@ -38,8 +39,8 @@ def build_version() -> dict[str, Any]:
     return {
         "Major": major,
         "Minor": minor,
-        "GitVersion": f"{BACALHAU_COMPATIBLE}+klippfisk.{_own_version()}",
-        "GitCommit": f"klippfisk-{_own_version()}",
+        "GitVersion": f"{BACALHAU_COMPATIBLE}+klippfisk.{own_version()}",
+        "GitCommit": f"klippfisk-{own_version()}",
         "BuildDate": rfc3339(_STARTED),
         "GOOS": platform.system().lower(),
         "GOARCH": platform.machine().lower(),

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from importlib.metadata import PackageNotFoundError, version
 from typing import Protocol
 
 from fastapi import FastAPI
@@ -58,13 +57,6 @@ def _check(settings: AppSettings) -> None:
         )
 
 
-def _version() -> str:
-    try:
-        return version("klippfisk")
-    except PackageNotFoundError:
-        return "0.0.0"
-
-
 def create_app(
     settings: AppSettings, ledger: Ledger, background: Background | None = None
 ) -> Guard:
@@ -84,7 +76,7 @@ def create_app(
 
     app = FastAPI(
         title="Klippfisk",
-        version=_version(),
+        version=agent.own_version(),
         description="Bacalhau API v1 compatible orchestrator over the Klippfisk ledger.",
         lifespan=lifespan,
         docs_url="/docs",
@@ -97,4 +89,8 @@ def create_app(
     for module in (jobs, logs, compiler, agent):  # the busiest routes are matched first
         app.include_router(module.router)
     install_problem_handlers(app)
-    return Guard(HistoryFastPath(app, cache), settings.server)  # auth before the cache
+    off_loop = settings.server.history_head_off_loop
+    if off_loop is None:
+        off_loop = settings.ledger.store != "sqlite"
+    fast_path = HistoryFastPath(app, cache, head_off_loop=off_loop)
+    return Guard(fast_path, settings.server)  # auth before the cache

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import logging
 import random
 import re
 import time
@@ -40,6 +41,8 @@ OPEN_PATHS = frozenset(
         "/docs",
     }
 )
+log = logging.getLogger(__name__)
+
 _READS = frozenset({b"authorization", b"content-length", b"x-request-id"})
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 ALL_NAMESPACES = "*"
@@ -95,6 +98,16 @@ class _Buckets:
         return 0.0
 
 
+def _too_many(message: str, wait: float) -> tuple[int, str, str, dict[str, str]]:
+    seconds = max(1, int(wait + 0.999))
+    return (
+        429,
+        message,
+        f"Slow down; retry after {seconds} second(s).",
+        {"Retry-After": str(seconds)},
+    )
+
+
 class Guard:
     """ASGI middleware in front of the whole API."""
 
@@ -106,6 +119,7 @@ class Guard:
             for i, k in enumerate(settings.api_keys)
         }
         self.buckets = _Buckets(settings.rate_per_second, settings.rate_burst)
+        self.refusals = _Buckets(settings.refused_rate_per_second, settings.refused_burst)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -141,23 +155,26 @@ class Guard:
             problem = BodyTooLarge(self.settings.max_body_bytes)
             return problem.status, problem.message, problem.hint, {}
         principal = self._principal(headers.get("authorization", ""))
+        client = (scope.get("client") or ("", 0))[0]
         if isinstance(principal, str):
             if scope["path"] in OPEN_PATHS:
                 principal = Principal("anonymous", self.settings.anonymous_namespace)
             else:
-                return 401, principal, "Send Authorization: Bearer <key> (BACALHAU_API_KEY).", {}
+                return self._refuse(client, principal)
         state["principal"] = principal
-        client = scope.get("client") or ("", 0)
-        wait = self.buckets.take(principal.name if principal.name != "anonymous" else client[0])
+        wait = self.buckets.take(principal.name if principal.name != "anonymous" else client)
+        return _too_many("Too many requests for this key.", wait) if wait else None
+
+    def _refuse(self, client: str, why: str) -> tuple[int, str, str, dict[str, str]]:
+        """A 401, or a 429 once an address keeps failing: guessing keys must stay slow.
+
+        Refusals have their own bucket per client address, because a caller without a
+        valid key has no key bucket; a logged 401 says who failed, never the key sent."""
+        wait = self.refusals.take(client)
         if wait:
-            seconds = max(1, int(wait + 0.999))
-            return (
-                429,
-                "Too many requests for this key.",
-                f"Slow down; retry after {seconds} second(s).",
-                {"Retry-After": str(seconds)},
-            )
-        return None
+            return _too_many("Too many failed authentications from this address.", wait)
+        log.warning("Refused a request from %s: %s", client or "an unknown address", why)
+        return 401, why, "Send Authorization: Bearer <key> (BACALHAU_API_KEY).", {}
 
     def _principal(self, authorization: str) -> Principal | str:
         """The caller, or a sentence saying why there is none."""

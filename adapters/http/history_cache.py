@@ -27,12 +27,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from adapters.http.guard import Principal
 from engine import Ledger
 
 __all__ = ["CachedPage", "HistoryCache", "HistoryFastPath", "history_key"]
 
 _HISTORY_PATH = re.compile(r"^/api/v1/orchestrator/jobs/([^/]+)/history$")
-HistoryKey = tuple[str, str]
+HistoryKey = tuple[str, str, str]
 
 
 @dataclass(frozen=True)
@@ -43,9 +44,11 @@ class CachedPage:
     body: bytes
 
 
-def history_key(job_ref: str, query_string: str) -> HistoryKey:
-    """The key of a request: the job as named and the raw query (a poller repeats both)."""
-    return job_ref, query_string
+def history_key(principal: Principal, job_ref: str, query_string: str) -> HistoryKey:
+    """The key of a request: the caller's namespace, the job as named and the raw query (a
+    poller repeats all three). A name means different jobs in different namespaces, so one
+    tenant's page must never answer another's poll of the same name."""
+    return principal.namespace, job_ref, query_string
 
 
 class HistoryCache:
@@ -84,17 +87,28 @@ class HistoryCache:
 class HistoryFastPath:
     """Answers a repeated history poll from the cache, in the event loop, before routing."""
 
-    def __init__(self, app: Any, cache: HistoryCache) -> None:
+    def __init__(self, app: Any, cache: HistoryCache, head_off_loop: bool = False) -> None:
         self.app = app
         self.cache = cache
-        self._reading: int | None = None
+        self.head_off_loop = head_off_loop
+        self._reading: int | asyncio.Future[int] | None = None
 
-    def _position(self) -> int:
-        """The ledger's head, read at most once per turn of the event loop (see above)."""
+    async def _position(self) -> int:
+        """The ledger's head, read at most once per turn of the event loop (see above).
+
+        On SQLite the read is a few tens of microseconds, less than a hop to a worker
+        thread, so it runs here; a server store (PostgreSQL) costs a round trip that must
+        not stall every other connection, so it runs on a worker thread, and the requests
+        of this turn await that one reading."""
         if self._reading is None:
-            self._reading = self.cache.ledger.position()
-            asyncio.get_running_loop().call_soon(self._forget)
-        return self._reading
+            loop = asyncio.get_running_loop()
+            if self.head_off_loop:
+                self._reading = loop.run_in_executor(None, self.cache.ledger.position)
+            else:
+                self._reading = self.cache.ledger.position()
+            loop.call_soon(self._forget)
+        reading = self._reading
+        return reading if isinstance(reading, int) else await reading
 
     def _forget(self) -> None:
         self._reading = None
@@ -106,8 +120,8 @@ class HistoryFastPath:
             query = scope["query_string"]
             # A namespace parameter brings rules (403s) that only the route applies.
             if match and principal is not None and b"namespace" not in query:
-                key = history_key(match.group(1), query.decode("latin-1"))
-                page = self.cache.fresh(key, self._position())
+                key = history_key(principal, match.group(1), query.decode("latin-1"))
+                page = self.cache.fresh(key, await self._position())
                 if page is not None and principal.may_use(page.namespace):
                     await _send_json(send, page.body)
                     return

@@ -9,6 +9,7 @@ reported as not found, so its existence does not leak.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 import json
@@ -91,8 +92,11 @@ def _read_namespace(principal: Principal, asked: str) -> str | None:
 
 
 def visible_job(ledger: Ledger, ref: str, principal: Principal, namespace: str = "") -> JobView:
-    """The job `ref` names, if the caller may see it; otherwise it does not exist for them."""
-    view = ledger.get(ref)
+    """The job `ref` names, if the caller may see it; otherwise it does not exist for them.
+
+    The lookup is limited to the caller's namespace, so a name another tenant also uses
+    neither locks the caller out nor tells them the other tenant's namespace."""
+    view = ledger.get(ref, namespace=_read_namespace(principal, namespace))
     _check_visible(view.namespace, ref, principal, namespace)
     return view
 
@@ -136,7 +140,17 @@ def _job_mapping(body: dict[str, Any], namespace: str) -> dict[str, Any]:
 
 
 def _compile_for(principal: Principal, job: dict[str, Any], source: str) -> CompiledSpec:
+    """Compile `job` into the namespace it names, and check the caller may submit there.
+
+    Minimal, legacy and code-runner forms have no place for a namespace, so their
+    translators drop the one `_job_mapping` set; the canonical job is compiled again with it
+    (compiling a canonical job is idempotent), keeping the first pass's report, so the job
+    lands where it was sent and its CID covers the namespace."""
     compiled = compile_job(job, source=source)
+    wanted = next((str(v) for k, v in job.items() if str(k).lower() == "namespace"), "")
+    if wanted and compiled.job.get("Namespace") != wanted:
+        placed = compile_job({**compiled.job, "Namespace": wanted}, source=source)
+        compiled = dataclasses.replace(placed, report=compiled.report)  # the form's report
     namespace = str(compiled.job.get("Namespace") or "default")
     if not principal.may_use(namespace):
         raise ApiProblem(
@@ -259,6 +273,21 @@ async def diff_job(
     return await run_in_threadpool(diff)
 
 
+def _paging_token(next_token: str) -> PagingToken:
+    """A next_token a client sent back, if it could be one this server gave out.
+
+    Tokens are plain base64 a client can forge; a negative offset or an outsized limit
+    would slice pages from the end or read past the page bound, so they are refused."""
+    token = PagingToken.decode(next_token)
+    if token.sort_by not in _ORDERS or token.offset < 0 or not 0 <= token.limit <= _MAX_PAGE:
+        raise ApiProblem(
+            400,
+            f"The next_token {next_token!r} is not one this server gave out.",
+            "Pass back the NextToken of the previous page, or leave it out to start over.",
+        )
+    return token
+
+
 @router.get("/jobs", response_model=ListJobsResponse, summary="List jobs")
 def list_jobs(
     request: Request,
@@ -273,13 +302,7 @@ def list_jobs(
 ) -> dict[str, Any]:
     offset = None
     if next_token:  # Bacalhau's rule: the token carries the paging choices of page one
-        token = PagingToken.decode(next_token)
-        if token.sort_by not in _ORDERS or token.offset < 0 or not 0 <= token.limit <= _MAX_PAGE:
-            raise ApiProblem(
-                400,
-                f"The next_token {next_token!r} is not one this server gave out.",
-                "Pass back the NextToken of the previous page, or leave it out to start over.",
-            )
+        token = _paging_token(next_token)
         order_by, reverse, limit, offset = token.sort_by, token.reverse, token.limit, token.offset
     query = ListQuery(
         namespace=_read_namespace(principal, namespace),
@@ -343,6 +366,8 @@ def job_history(
     job_version: Annotated[int, Query(ge=0)] = 0,
     all_job_versions: bool = False,
 ) -> Response:
+    if next_token:
+        _paging_token(next_token)
     query = HistoryQuery(
         since=since,
         job_version=job_version,
@@ -352,14 +377,14 @@ def job_history(
     )
 
     def render() -> CachedPage:
-        view = ledger.get(job_ref)
+        view = ledger.get(job_ref, namespace=_read_namespace(principal, namespace))
         entries = ledger.history(
             view.id, event_type=event_type or "all", execution_id=execution_id or None
         )
         return CachedPage(view.namespace, _json_response(history_body(entries, view, query)).body)
 
     cache: HistoryCache = request.app.state.history_cache
-    page = cache.page(history_key(job_ref, request.url.query), render)
+    page = cache.page(history_key(principal, job_ref, request.url.query), render)
     _check_visible(page.namespace, job_ref, principal, namespace)
     return Response(page.body, media_type="application/json")
 

@@ -11,7 +11,6 @@ remote cluster) sends the ledger's RunOutput head when it ends.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,44 +37,52 @@ class _Tail:
     """One output stream of one execution, read on from where the last read stopped.
 
     A line is sent only once its newline is on disk (or the execution is over), so a line
-    the task is still writing never arrives in two pieces."""
+    the task is still writing never arrives in two pieces; a line longer than `_CHUNK` is
+    the exception, sent in pieces so the held part stays bounded and each read costs time
+    in proportion to what it reads. Reads block, so callers run them off the event loop."""
 
     path: Path
     kind: int
     offset: int = 0
     partial: bytes = b""
+    finished: bool = False
 
-    def _chunks(self, final: bool) -> Iterator[bytes]:
+    def read(self, final: bool, head: str) -> list[str] | None:
+        """The lines one chunk of new output completes, or None when there is nothing more
+        to read now. `final`: the execution is over, so a last line without a newline is
+        sent too, and `head` stands in for a file that never appeared."""
+        if self.finished:
+            return None
+        chunk = self._chunk()
+        if chunk is None and final and self.offset == 0:
+            self.finished = True
+            return head.splitlines(keepends=True)
+        if not chunk:
+            if not final:
+                return None
+            self.finished = True
+            rest, self.partial = self.partial, b""
+            return _decoded(rest) if rest else None
+        self.offset += len(chunk)
+        data = self.partial + chunk
+        cut = data.rfind(b"\n") + 1
+        if len(data) - cut > _CHUNK:  # a very long line: send what there is of it
+            cut = len(data)
+        self.partial = data[cut:]
+        return _decoded(data[:cut])
+
+    def _chunk(self) -> bytes | None:
+        """Up to `_CHUNK` bytes from `offset` (b"" at the end); None if there is no file."""
         try:
             with self.path.open("rb") as stream:
                 stream.seek(self.offset)
-                while chunk := stream.read(_CHUNK):
-                    self.offset += len(chunk)
-                    yield chunk
-                    if not final:  # following: one chunk per turn keeps turns short
-                        return
+                return stream.read(_CHUNK)
         except FileNotFoundError:
-            return
-
-    def lines(self, final: bool, head: str) -> Iterator[str]:
-        """The complete lines written since the last call (all that is left when `final`);
-        `head` stands in for a file that never appeared."""
-        if final and self.offset == 0 and not self.path.is_file():
-            yield from head.splitlines(keepends=True)
-            return
-        for chunk in self._chunks(final):
-            data = self.partial + chunk
-            cut = data.rfind(b"\n") + 1
-            self.partial = data[cut:]
-            yield from _decoded(data[:cut])
-        if final and self.partial:
-            rest, self.partial = self.partial, b""
-            yield from _decoded(rest)
+            return None
 
 
-def _decoded(data: bytes) -> Iterator[str]:
-    for line in data.splitlines(keepends=True):
-        yield line.decode("utf-8", errors="replace")
+def _decoded(data: bytes) -> list[str]:
+    return [line.decode("utf-8", errors="replace") for line in data.splitlines(keepends=True)]
 
 
 def _tails(settings: Settings, execution: ExecutionView) -> tuple[_Tail, _Tail]:
@@ -99,8 +106,12 @@ async def _send_new_lines(
         pair = tails.setdefault(execution.id, _tails(settings, execution))
         final = everything or execution.state not in _ACTIVE
         for tail, head in zip(pair, (execution.stdout, execution.stderr), strict=True):
-            for line in tail.lines(final, head):
-                await websocket.send_json({"value": {"Type": tail.kind, "Line": line}})
+            # following: one chunk per stream per turn keeps turns short
+            while (lines := await run_in_threadpool(tail.read, final, head)) is not None:
+                for line in lines:
+                    await websocket.send_json({"value": {"Type": tail.kind, "Line": line}})
+                if not final:
+                    break
 
 
 async def _follow(

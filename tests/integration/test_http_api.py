@@ -260,15 +260,23 @@ def test_huge_bodies_are_refused_declared_or_streamed() -> None:
         assert_error(client.put(JOBS, content=chunked(big)), 413)
 
 
-def test_each_token_is_rate_limited() -> None:
-    for api in serve(rate_per_second=0.01, rate_burst=3):
-        alice = api.client(ALICE)
-        statuses = [alice.get(JOBS).status_code for _ in range(4)]
-        assert statuses == [200, 200, 200, 429]
-        refused = alice.get(JOBS)
+@pytest.mark.parametrize(
+    ("key", "limits", "status"),
+    [
+        (ALICE, {"rate_per_second": 0.01, "rate_burst": 3}, 200),
+        ("guessed-key", {"refused_rate_per_second": 0.01, "refused_burst": 3}, 401),
+    ],
+    ids=["each token", "failed authentication per address"],
+)
+def test_callers_are_rate_limited(key: str, limits: dict[str, float], status: int) -> None:
+    for api in serve(**limits):
+        caller = api.client(key)
+        statuses = [caller.get(JOBS).status_code for _ in range(4)]
+        assert statuses == [status, status, status, 429]
+        refused = caller.get(JOBS)
         assert_error(refused, 429)
         assert int(refused.headers["retry-after"]) >= 1
-        assert api.client(BOB).get(JOBS).status_code == 200, "one token's limit is its own"
+        assert api.client(BOB).get(JOBS).status_code == 200, "another token is not limited"
 
 
 def test_diff_shows_what_a_resubmission_changes(api: Api) -> None:
@@ -332,13 +340,23 @@ def test_unsafe_or_unusable_settings_refuse_to_start() -> None:
 
 def test_api_keys_never_reach_the_log(api: Api, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
+    near_miss = f"{ADMIN}-guessed"
     api.client().put(JOBS, json={"Job": docker_job()})
     api.client(ADMIN).get(f"{JOBS}/j-missing")
-    assert ADMIN not in caplog.text
+    api.client(near_miss).get(JOBS)
+    assert [r for r in caplog.records if r.name == "adapters.http.guard"], "a refusal is logged"
+    assert ADMIN not in caplog.text, "neither a valid key nor a refused one is logged"
 
 
-def test_cached_history_pages_follow_changes_and_namespaces(api: Api) -> None:
-    """Repeated polls are answered from memory; a write anywhere, or another tenant, is not."""
+@pytest.mark.parametrize("head_off_loop", [False, True], ids=["head in loop", "head off loop"])
+def test_cached_history_pages_follow_changes_and_namespaces(head_off_loop: bool) -> None:
+    """Repeated polls are answered from memory; a write anywhere, or another tenant, is not.
+    The ledger's head is read in the event loop on SQLite, off it on a server store."""
+    for api in serve(history_head_off_loop=head_off_loop):
+        poll_history(api)
+
+
+def poll_history(api: Api) -> None:
     job_id = api.submit(key=BOB)
     bob, alice = api.client(BOB), api.client(ALICE)
     url = f"{JOBS}/{job_id}/history"
@@ -354,3 +372,15 @@ def test_cached_history_pages_follow_changes_and_namespaces(api: Api) -> None:
 def test_serve_refuses_anonymous_mode_off_loopback(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--host", "0.0.0.0", "--anonymous", "--no-runner"]) == 2
     assert "only allowed on a loopback address" in capsys.readouterr().err
+
+
+def test_a_bad_server_setting_is_named_without_quoting_the_keys(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "s3cret-do-not-print"
+    keys = json.dumps([{"key": secret, "namespace": ["not", "a", "string"]}])
+    monkeypatch.setenv("KLIPPFISK_SERVER__API_KEYS", keys)
+    assert main(["serve", "--no-runner"]) == 2
+    captured = capsys.readouterr()
+    assert "KLIPPFISK_SERVER__API_KEYS" in captured.err
+    assert secret not in captured.out + captured.err

@@ -72,6 +72,15 @@ def test_a_label_selector_fills_every_page_but_the_last(api: Api) -> None:
     ]
 
 
+def test_label_selectors_split_on_commas_outside_sets_and_are_bounded(api: Api) -> None:
+    for n in range(3):
+        api.submit(Job=docker_job(f"job-{n}", Labels={"tier": ["gold", "tin", "lead"][n]}))
+    chosen = walk(api, limit=5, labels="tier in (gold,lead), !missing,tier!=tin")
+    assert chosen == ["job-2", "job-0"]
+    refused = assert_error(api.client().get(JOBS, params={"labels": "tier," * 600}), 400)
+    assert "limit" in refused.Message
+
+
 def test_sorting_more_jobs_than_the_server_reads_is_a_clear_400(api: Api) -> None:
     for n in range(7):
         api.submit(Job=docker_job(f"job-{n}"))
@@ -95,17 +104,27 @@ def append(path: Path, text: str) -> None:
         stream.write(text)
 
 
-def test_a_followed_log_streams_lines_as_they_are_written(api: Api) -> None:
+def running_execution(api: Api) -> tuple[str, str, Path]:
+    """A job with one running execution: its id, the execution's, and its results dir."""
     job_id = api.submit()
     api.ledger.queue(job_id)
     execution = api.ledger.create_execution(job_id)
     api.ledger.start_execution(job_id, execution)
     results = execution_results_dir(AppSettings(), job_id, execution)
     results.mkdir(parents=True)
+    return job_id, execution, results
+
+
+def follow(api: Api, job_id: str) -> ClientConnection:
+    url = api.url.replace("http://", "ws://") + f"{JOBS}/{job_id}/logs?follow=true"
+    return connect(url, additional_headers={"Authorization": f"Bearer {ADMIN}"})
+
+
+def test_a_followed_log_streams_lines_as_they_are_written(api: Api) -> None:
+    job_id, execution, results = running_execution(api)
     stdout, stderr = results / "stdout", results / "stderr"
     append(stdout, "first\n")
-    url = api.url.replace("http://", "ws://") + f"{JOBS}/{job_id}/logs?follow=true"
-    with connect(url, additional_headers={"Authorization": f"Bearer {ADMIN}"}) as socket:
+    with follow(api, job_id) as socket:
         assert frame(socket) == (1, "first\n"), "sent while the job still runs"
         append(stdout, "sec")
         append(stderr, "x\n")
@@ -118,6 +137,19 @@ def test_a_followed_log_streams_lines_as_they_are_written(api: Api) -> None:
         api.ledger.complete_execution(job_id, execution, exit_code=0)
         assert frame(socket) == (1, "no newline at the end")
         assert list(socket) == [], "the socket closes once the job is over"
+
+
+def test_a_line_longer_than_a_chunk_streams_in_bounded_pieces(api: Api) -> None:
+    """A task printing without newlines must not make the server hold all of it."""
+    job_id, execution, results = running_execution(api)
+    line = "x" * (300 * 1024)
+    append(results / "stdout", line)
+    with follow(api, job_id) as socket:
+        first = frame(socket)[1]  # while the job still runs
+        assert 0 < len(first) <= 128 * 1024
+        api.ledger.complete_execution(job_id, execution, exit_code=0)
+        rest = [json.loads(message)["value"]["Line"] for message in socket]
+    assert first + "".join(rest) == line
 
 
 def test_a_server_fault_names_its_request_id_in_header_and_body(api: Api) -> None:
