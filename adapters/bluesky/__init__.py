@@ -2,7 +2,8 @@
 
 The contract for the CLI and tests: `run_bot(settings, stop)` runs the bot until the event is
 set; `LoginRefused` says why it could not log in. The parts (command parsing, fetch guard,
-reply composition, limits, durable state) are importable from their modules for tests.
+the policy for strangers' jobs, the job watcher, reply composition, limits, durable state)
+are importable from their modules for tests.
 """
 
 from adapters.bluesky.app import run_bot

@@ -12,10 +12,12 @@ from spec import SpecError
 __all__ = [
     "HELP",
     "describe",
+    "fallback",
     "fetch_refused",
     "follow_up",
     "invalid_spec",
     "outcome",
+    "policy_refused",
     "rate_limited",
     "submit_refused",
     "unknown_job",
@@ -58,6 +60,19 @@ def unknown_job(ref: str) -> str:
     return f"I know no job {ref}; use the job id from my reply to your job run."
 
 
+def policy_refused(reason: str) -> str:
+    return f"I will not run that job. {reason}"
+
+
+def fallback(job_id: str | None) -> str:
+    """The short last reply when the full answer kept failing, so no job run goes unanswered."""
+    if job_id is None:
+        return "Sorry, I could not answer this job run; please mention me again later."
+    return (
+        f"Sorry, I could not post the full answer about job {job_id}. Ask me: job describe {job_id}"
+    )
+
+
 def submit_refused(reason: str) -> str:
     return f"I could not submit the job: {reason}"
 
@@ -92,10 +107,12 @@ def outcome(job: JobView) -> tuple[str, str]:
     return f"Job {job.id} failed: {reason}. Ask me: job describe {job.short_id}", ""
 
 
-def describe(job: JobView) -> tuple[str, str]:
-    """Head and body of the reply to `job describe`."""
+def describe(job: JobView, show_output: bool) -> tuple[str, str]:
+    """Head and body of the reply to `job describe`; the body (stdout) only when the asker
+    may read it."""
     if job.terminal:
-        return outcome(job)
+        head, body = outcome(job)
+        return (head, body) if show_output else (head.rstrip("\n"), "")
     return (
         f"Job {job.id} ({job.name or 'unnamed'}) is {str(job.state).lower()}: "
         f"{job.message or 'waiting to run'}.",

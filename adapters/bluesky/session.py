@@ -8,6 +8,11 @@ token before it expires. Only when the saved session is missing or rejected does
 in with the app password, and those logins are counted in the state file across restarts:
 past `max_logins` in 5 minutes it refuses and says when to try again. The password and the
 tokens are never logged.
+
+Not every refusal is final: an unreachable server or a spent login budget pass with time
+(`LoginDeferred`), so a running bot keeps polling and tries again later, while a start (with
+nothing yet to keep running) reports either and exits. Wrong or missing credentials do not
+pass with time and stop the bot in both cases.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import logging
 import time
 
+import httpx
 from atproto import Client, Session, SessionEvent, exceptions
 from atproto_client.request import Request
 
@@ -22,15 +28,23 @@ from adapters.bluesky.state import BotState
 from adapters.bluesky.throttle import ServerThrottle
 from adapters.settings import BotSettings
 
-__all__ = ["LOGIN_WINDOW_SECONDS", "LoginRefused", "connect", "login_again"]
+__all__ = ["LOGIN_WINDOW_SECONDS", "LoginDeferred", "LoginRefused", "connect", "login_again"]
 
 log = logging.getLogger(__name__)
 
 LOGIN_WINDOW_SECONDS = 300.0
 
+# What a network blip looks like through the SDK: it wraps connect and read errors, times
+# out as InvokeTimeoutError, and lets others (a connection cut mid-request) through as httpx's.
+_UNREACHABLE = (exceptions.NetworkError, exceptions.InvokeTimeoutError, httpx.TransportError)
+
 
 class LoginRefused(Exception):
     """The bot cannot (or must not yet) log in; the message says what to do."""
+
+
+class LoginDeferred(LoginRefused):
+    """The login may work later: the server was unreachable or the login budget is spent."""
 
 
 def _client(settings: BotSettings, state: BotState, throttle: ServerThrottle) -> Client:
@@ -62,7 +76,7 @@ def login_again(client: Client, settings: BotSettings, state: BotState) -> None:
         )
     since = time.time() - LOGIN_WINDOW_SECONDS
     if state.logins_since(since) >= settings.max_logins:
-        raise LoginRefused(
+        raise LoginDeferred(
             f"The bot already logged in {settings.max_logins} times in the last 5 minutes; "
             "wait a few minutes before starting it again, and check the app password."
         )
@@ -71,8 +85,8 @@ def login_again(client: Client, settings: BotSettings, state: BotState) -> None:
         client.login(
             settings.handle, settings.app_password.get_secret_value(), fetch_bsky_profile=False
         )
-    except exceptions.NetworkError as exc:
-        raise LoginRefused(_unreachable(settings)) from exc
+    except _UNREACHABLE as exc:
+        raise LoginDeferred(_unreachable(settings)) from exc
     except (exceptions.UnauthorizedError, exceptions.BadRequestError) as exc:
         raise LoginRefused(
             f"Bluesky refused the login of {settings.handle}; check the handle and the app "
@@ -103,7 +117,7 @@ def connect(settings: BotSettings, state: BotState, throttle: ServerThrottle) ->
             throttle.call(client.com.atproto.server.get_session)
             log.info("resumed the saved session")
             return client
-        except exceptions.NetworkError as exc:
+        except _UNREACHABLE as exc:
             raise LoginRefused(_unreachable(settings)) from exc
         except (
             exceptions.UnauthorizedError,

@@ -1,4 +1,5 @@
-"""The bot's durable memory: notification cursor, pending mentions, session, login times.
+"""The bot's durable memory: notification cursor, pending mentions, session, login times,
+and failed attempts at answering.
 
 One SQLite file, created with 0600 permissions because it holds the session's tokens. A
 mention is written here (`remember`) before the cursor moves past it, and marked done only
@@ -6,6 +7,10 @@ after its final reply is posted, so a mention made while the bot was down, or on
 was working on when it was killed, is picked up on the next start and nothing is skipped.
 Doing it twice is harmless: the ledger's submit is idempotent on the post URI and replies
 have deterministic record keys (see `bot.py`).
+
+Failed attempts are kept here too, with the time of the next try, so a reply the server keeps
+refusing is tried again later and later (exponential backoff) rather than on every poll, and
+a restart neither forgets the count nor retries at once.
 """
 
 from __future__ import annotations
@@ -32,6 +37,11 @@ CREATE TABLE IF NOT EXISTS mentions (
     done INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS logins (at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS failures (
+    uri TEXT PRIMARY KEY,
+    attempts INTEGER NOT NULL,
+    retry_at REAL NOT NULL
+);
 """
 
 
@@ -112,14 +122,41 @@ class BotState:
                 self._db.execute("ROLLBACK")
                 raise
 
-    def pending(self) -> list[PendingMention]:
-        """Mentions not yet finished, oldest first."""
+    def pending(self, now: float | None = None) -> list[PendingMention]:
+        """Mentions not yet finished, oldest first; with `now`, only those not waiting for
+        their next try after a failure."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT uri, cid, author, indexed_at, record FROM mentions WHERE done = 0 "
-                "ORDER BY indexed_at, uri"
+                "SELECT m.uri, m.cid, m.author, m.indexed_at, m.record FROM mentions m "
+                "LEFT JOIN failures f ON f.uri = m.uri "
+                "WHERE m.done = 0 AND (? IS NULL OR f.retry_at IS NULL OR f.retry_at <= ?) "
+                "ORDER BY m.indexed_at, m.uri",
+                (now, now),
             ).fetchall()
         return [PendingMention(u, c, a, i, json.loads(r)) for u, c, a, i, r in rows]
+
+    def record_failure(self, uri: str, now: float, first_pause: float, max_pause: float) -> int:
+        """Count one more failed attempt at `uri` and hold it back for `first_pause` seconds,
+        doubled with each further failure up to `max_pause`; return the attempts so far."""
+        with self._lock:
+            row = self._db.execute("SELECT attempts FROM failures WHERE uri = ?", (uri,)).fetchone()
+            attempts = (row[0] if row else 0) + 1
+            pause = min(first_pause * 2 ** (attempts - 1), max_pause)
+            self._db.execute(
+                "INSERT INTO failures (uri, attempts, retry_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (uri) DO UPDATE SET attempts = excluded.attempts, "
+                "retry_at = excluded.retry_at",
+                (uri, attempts, now + pause),
+            )
+        return attempts
+
+    def failures(self, uri: str) -> tuple[int, float] | None:
+        """(attempts, time of the next try) after failures at `uri`, or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT attempts, retry_at FROM failures WHERE uri = ?", (uri,)
+            ).fetchone()
+        return (row[0], row[1]) if row else None
 
     def status(self, uri: str) -> str | None:
         """ "pending", "done", or None for a mention never taken in."""
@@ -130,6 +167,7 @@ class BotState:
     def finish(self, uri: str) -> None:
         with self._lock:
             self._db.execute("UPDATE mentions SET done = 1 WHERE uri = ?", (uri,))
+            self._db.execute("DELETE FROM failures WHERE uri = ?", (uri,))
 
     def record_login(self, at: float | None = None) -> None:
         with self._lock:

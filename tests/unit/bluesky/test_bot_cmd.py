@@ -36,3 +36,12 @@ def test_a_bot_that_cannot_log_in_says_why(monkeypatch, capsys, env, says) -> No
     err = capsys.readouterr().err
     assert says in err
     assert "app-pw-never-shown" not in err
+
+
+def test_a_cap_that_is_not_a_quantity_names_the_setting_and_the_fix(monkeypatch, capsys) -> None:
+    monkeypatch.setenv("KLIPPFISK_BOT__MAX_MEMORY", "lots")
+    assert main(["bot"]) == 2
+    err = capsys.readouterr().err
+    assert "invalid setting (bot.max_memory:" in err
+    assert "with a unit such as" in err
+    assert "Traceback" not in err

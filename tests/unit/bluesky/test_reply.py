@@ -5,6 +5,7 @@ from __future__ import annotations
 from atproto import models
 
 from adapters.bluesky.reply import (
+    MAX_BYTES,
     MAX_GRAPHEMES,
     TRUNCATION_MARKER,
     compose,
@@ -22,12 +23,32 @@ def test_graphemes_not_code_points_or_bytes_are_counted() -> None:
 
 
 def test_a_long_stdout_is_cut_to_300_graphemes_with_a_marker() -> None:
-    reply = compose("Job j-1 completed.\n", FAMILY * 1000)
+    reply = compose("Job j-1 completed.\n", "🐟" * 1000)
     assert grapheme_count(reply.text) == MAX_GRAPHEMES
-    assert reply.text.startswith("Job j-1 completed.\n" + FAMILY)
+    assert reply.text.startswith("Job j-1 completed.\n🐟")
     assert reply.text.endswith(TRUNCATION_MARKER)
-    assert FAMILY * 2 in reply.text  # never cuts inside a grapheme
-    assert "\u200d" + TRUNCATION_MARKER not in reply.text
+
+
+def test_emoji_families_are_cut_to_3000_bytes_never_inside_a_grapheme() -> None:
+    reply = compose("Job j-1 completed.\n", FAMILY * 1000)
+    assert len(reply.text.encode()) <= MAX_BYTES
+    assert grapheme_count(reply.text) < MAX_GRAPHEMES  # the bytes ran out first
+    assert reply.text.startswith("Job j-1 completed.\n" + FAMILY * 100)
+    assert reply.text.endswith(FAMILY + TRUNCATION_MARKER)  # no half family before the marker
+
+
+def test_one_grapheme_of_many_combining_marks_is_not_kept_past_the_byte_limit() -> None:
+    zalgo = "e" + "\u0301" * 2000  # one grapheme, 4001 bytes
+    reply = compose("Job j-1 completed.\n", "ok " + zalgo)
+    assert reply.text == "Job j-1 completed.\nok" + TRUNCATION_MARKER
+
+
+def test_a_multibyte_head_is_cut_to_the_byte_limit_too() -> None:
+    reply = compose("Å" * 290 + FAMILY * 9, "stdout")  # 299 graphemes, 805 bytes: fits
+    assert reply.text.startswith("Å" * 290 + FAMILY * 9)
+    reply = compose(FAMILY * 299, "stdout")  # 299 graphemes, 7475 bytes: does not
+    assert len(reply.text.encode()) <= MAX_BYTES
+    assert "stdout" not in reply.text
 
 
 def test_a_short_reply_is_left_alone() -> None:

@@ -69,3 +69,22 @@ def test_a_mentions_status_says_whether_it_was_answered(tmp_path: Path) -> None:
     assert state.status(mention(1).uri) == "pending"
     state.finish(mention(1).uri)
     assert state.status(mention(1).uri) == "done"
+
+
+def test_failures_back_off_doubling_to_a_cap_and_survive_a_restart(tmp_path: Path) -> None:
+    state = BotState(tmp_path / "state.db")
+    state.remember([mention(1), mention(2)], cursor=None)
+    uri = mention(1).uri
+    pauses = []
+    for _ in range(5):
+        attempts = state.record_failure(uri, now=1000.0, first_pause=5.0, max_pause=30.0)
+        pauses.append((attempts, (state.failures(uri) or (0, 0.0))[1] - 1000.0))
+    assert pauses == [(1, 5.0), (2, 10.0), (3, 20.0), (4, 30.0), (5, 30.0)]
+    state.close()
+
+    state = BotState(tmp_path / "state.db")  # a restart neither forgets nor retries at once
+    assert [m.uri for m in state.pending(now=1029.0)] == [mention(2).uri]
+    assert [m.uri for m in state.pending(now=1030.0)] == [uri, mention(2).uri]
+    assert len(state.pending()) == 2  # without a clock: every unfinished mention
+    state.finish(uri)
+    assert state.failures(uri) is None
