@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 
 from engine.settings import Settings
+from spec import parse_bytes, parse_cpu
 
 __all__ = ["ApiKey", "AppSettings", "BotSettings", "ServerSettings"]
 
@@ -38,7 +39,18 @@ class ServerSettings(BaseModel):
     max_body_bytes: int = Field(1_048_576, gt=0, description="largest request body accepted")
     rate_per_second: float = Field(100.0, gt=0, description="sustained requests per token")
     rate_burst: int = Field(200, gt=0, description="requests a token may make at once")
+    refused_rate_per_second: float = Field(
+        0.5, gt=0, description="sustained failed authentications per client address"
+    )
+    refused_burst: int = Field(
+        10, gt=0, description="failed authentications a client address may make at once"
+    )
     history_page_limit: int = Field(100, gt=0, description="history items per page by default")
+    history_head_off_loop: bool | None = Field(
+        None,
+        description="read the ledger head for cached history off the event loop "
+        "(default: only when the store is not SQLite)",
+    )
     list_scan_limit: int = Field(
         5000, gt=0, description="most jobs one list request reads (sorting reads them all)"
     )
@@ -69,8 +81,34 @@ class BotSettings(BaseModel):
         default_factory=list,
         description="host:port pairs exempt from the public-address check (tests), JSON list",
     )
+    namespace: str = Field("bluesky", min_length=1, description="the namespace of every bot job")
+    max_timeout_seconds: int = Field(
+        300, gt=0, description="cap on a bot job's execution, queue and total timeouts"
+    )
+    max_cpu: str = Field("1", description="cap on a bot job's CPU (Bacalhau quantity)")
+    max_memory: str = Field("512Mi", description="cap on a bot job's memory")
+    max_disk: str = Field("1Gi", description="cap on a bot job's disk")
+    max_gpu: int = Field(0, ge=0, description="cap on a bot job's GPUs")
+    retry_seconds: float = Field(5.0, gt=0, description="pause after a failed answer, doubled")
+    retry_max_seconds: float = Field(600.0, gt=0, description="longest pause between tries")
+
+    @field_validator("max_cpu")
+    @classmethod
+    def _a_cpu_quantity(cls, value: str) -> str:
+        """Checked here so a typo stops `klippfisk bot` at once, with the parser's hint."""
+        parse_cpu(value)
+        return value
+
+    @field_validator("max_memory", "max_disk")
+    @classmethod
+    def _a_byte_quantity(cls, value: str) -> str:
+        parse_bytes(value)
+        return value
 
 
 class AppSettings(Settings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     bot: BotSettings = Field(default_factory=BotSettings)
+    debug: bool = Field(
+        False, description="KLIPPFISK_DEBUG=1: the CLI shows an internal error's traceback"
+    )

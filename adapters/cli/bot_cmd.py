@@ -16,12 +16,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from adapters.cli import EXIT_OK, EXIT_USAGE
 from adapters.settings import AppSettings
 from engine import LedgerError
 
 __all__ = ["register"]
-
-EXIT_OK, EXIT_USAGE = 0, 2
 
 
 def register(subparsers: Any) -> None:

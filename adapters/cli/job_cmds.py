@@ -2,8 +2,8 @@
 
 Tables show the columns Bacalhau's CLI shows; `--output json|yaml` gives Bacalhau's API
 shapes instead. Jobs are named by full id, short id (`j-1234abcd`, any unique prefix) or
-name. Exit codes: 0 done, 1 the job is unknown or refused the command, 2 the ledger could
-not be opened.
+name. Exit codes: 0 done, 1 the job is unknown or refused the command, 2 a bad option value
+or a ledger that could not be opened (see `adapters.cli` for the whole contract).
 
 Other modules add verbs to the same `job` group through `job_group(subparsers)`.
 """
@@ -16,18 +16,18 @@ import sys
 import weakref
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import Any
 
+from adapters.cli import EXIT_BAD, EXIT_OK, EXIT_USAGE
 from adapters.cli.output import FORMATS, emit, table
 from adapters.settings import AppSettings
-from engine import JobView, Ledger, LedgerError, StoreUnavailable
+from engine import BadQuery, JobState, JobView, Ledger, LedgerError, StoreUnavailable
 from engine.history import EVENT_TYPES
 
-__all__ = ["guarded", "job_group", "open_ledger", "register"]
+__all__ = ["guarded", "job_group", "open_ledger", "positive", "register"]
 
-EXIT_OK, EXIT_BAD, EXIT_USAGE = 0, 1, 2
 _GROUPS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
@@ -35,13 +35,9 @@ def job_group(subparsers: Any) -> Any:
     """The `job` group's own sub-parsers, created on the first call and shared afterwards."""
     if subparsers in _GROUPS:
         return _GROUPS[subparsers]
-    existing = subparsers.choices.get("job")
-    if existing is not None:  # a module that built the group itself (before this helper)
-        commands = next(a for a in existing._actions if isinstance(a, argparse._SubParsersAction))
-    else:
-        group = subparsers.add_parser("job", help="run, list, describe and stop jobs")
-        commands = group.add_subparsers(dest="job_command", metavar="COMMAND")
-        commands.required = True
+    group = subparsers.add_parser("job", help="run, list, describe and stop jobs")
+    commands = group.add_subparsers(dest="job_command", metavar="COMMAND")
+    commands.required = True
     _GROUPS[subparsers] = commands
     return commands
 
@@ -51,10 +47,17 @@ def register(subparsers: Any) -> None:
     commands = job_group(subparsers)
 
     listing = commands.add_parser("list", help="list jobs, newest first")
-    listing.add_argument("--state", action="append", help="only jobs in this state (repeatable)")
+    listing.add_argument(
+        "--state",
+        action="append",
+        choices=[str(state) for state in JobState],
+        help="only jobs in this state (repeatable)",
+    )
     listing.add_argument("--name", help="only jobs with this name")
     _namespace_option(listing, "only jobs in this namespace")
-    listing.add_argument("--limit", type=int, default=10, help="jobs per page (default 10)")
+    listing.add_argument(
+        "--limit", type=positive(int), default=10, help="jobs per page (default 10)"
+    )
     listing.add_argument("--next-token", help="the token a previous page printed")
     _output_option(listing)
     listing.set_defaults(func=_list)
@@ -95,24 +98,41 @@ def _output_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", "-o", choices=FORMATS, default="table")
 
 
+def positive(kind: type[int] | type[float]) -> Callable[[str], Any]:
+    """An argparse type: a number of `kind` above zero, so a bad value is a usage error (exit 2)
+    with the option named, not a refusal from deeper down."""
+
+    def parse(text: str) -> Any:
+        with suppress(ValueError):
+            if (value := kind(text)) > 0:  # NaN is not
+                return value
+        raise argparse.ArgumentTypeError(f"expected a number above 0, not {text!r}")
+
+    parse.__name__ = f"positive {kind.__name__}"
+    return parse
+
+
 @contextmanager
-def open_ledger() -> Iterator[Ledger]:
+def open_ledger(settings: AppSettings) -> Iterator[Ledger]:
     """The ledger the settings name, closed afterwards; LedgerError if it cannot be opened."""
-    ledger = Ledger.open(AppSettings())
+    ledger = Ledger.open(settings)
     try:
         yield ledger
     finally:
         ledger.close()
 
 
-def guarded(action: Callable[[Ledger], int]) -> int:
-    """Run `action` on the ledger, turning the ledger's errors into messages and exit codes."""
+def guarded(args: argparse.Namespace, action: Callable[[Ledger], int]) -> int:
+    """Run `action` on the ledger `args.settings` name, turning the ledger's errors into
+    messages and exit codes: EXIT_USAGE when the arguments alone are wrong or the store is
+    unusable, EXIT_BAD when the ledger refuses the request (unknown job, illegal command,
+    altered history)."""
     try:
-        with open_ledger() as ledger:
+        with open_ledger(args.settings.get()) as ledger:
             return action(ledger)
     except LedgerError as exc:
         print(f"klippfisk: {exc}", file=sys.stderr)
-        return EXIT_USAGE if isinstance(exc, StoreUnavailable) else EXIT_BAD
+        return EXIT_USAGE if isinstance(exc, BadQuery | StoreUnavailable) else EXIT_BAD
 
 
 def _when(moment: datetime | None) -> str:
@@ -142,7 +162,7 @@ def _list(args: argparse.Namespace) -> int:
             print(f"\nMore jobs: klippfisk job list --next-token {page.next_token}")
         return EXIT_OK
 
-    return guarded(action)
+    return guarded(args, action)
 
 
 def _describe(args: argparse.Namespace) -> int:
@@ -155,7 +175,7 @@ def _describe(args: argparse.Namespace) -> int:
         _print_description(job, history)
         return EXIT_OK
 
-    return guarded(action)
+    return guarded(args, action)
 
 
 def _describe_data(job: JobView, history: list[dict[str, Any]]) -> dict[str, Any]:
@@ -262,7 +282,7 @@ def _history(args: argparse.Namespace) -> int:
         table(rows, ("TIME", "LEVEL", "VERSION", "EXEC. ID", "TOPIC", "EVENT"))
         return EXIT_OK
 
-    return guarded(action)
+    return guarded(args, action)
 
 
 def _executions(args: argparse.Namespace) -> int:
@@ -275,7 +295,7 @@ def _executions(args: argparse.Namespace) -> int:
         table(_execution_rows(job), _EXECUTION_COLUMNS)
         return EXIT_OK
 
-    return guarded(action)
+    return guarded(args, action)
 
 
 def _stop(args: argparse.Namespace) -> int:
@@ -286,4 +306,4 @@ def _stop(args: argparse.Namespace) -> int:
             print(f"Job {job.id} ({job.name}) stopped.")
         return EXIT_OK
 
-    return guarded(action)
+    return guarded(args, action)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from adapters.cli.job_cmds import EXIT_BAD, EXIT_OK, guarded
+from adapters.cli import EXIT_BAD, EXIT_OK
+from adapters.cli.job_cmds import guarded
 from adapters.cli.output import FORMATS, emit, table
 from engine import Ledger
 
@@ -59,4 +60,4 @@ def _verify(args: argparse.Namespace) -> int:
             )
         return EXIT_OK if report.ok else EXIT_BAD
 
-    return guarded(action)
+    return guarded(args, action)

@@ -12,18 +12,21 @@ interrupted (the job is stopped first).
 from __future__ import annotations
 
 import argparse
+import codecs
 import contextlib
 import getpass
+import os
 import shutil
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
-from adapters.cli.job_cmds import guarded, job_group
+from adapters.cli import EXIT_BAD, EXIT_OK, EXIT_USAGE
+from adapters.cli.job_cmds import guarded, job_group, positive
 from adapters.cli.output import emit
 from adapters.cli.spec_cmds import UsageError, compile_options, load_compiled
 from adapters.settings import AppSettings
@@ -35,8 +38,8 @@ from spec import CompiledSpec, SpecError
 
 __all__ = ["add_commands", "register"]
 
-EXIT_OK, EXIT_BAD, EXIT_USAGE = 0, 1, 2
 POLL_SECONDS = 0.1
+CHUNK_BYTES = 64 * 1024  # outputs are copied to the terminal this much at a time
 
 
 def register(subparsers: Any) -> None:
@@ -63,7 +66,9 @@ def add_commands(commands: Any) -> None:
     run.add_argument(
         "--dry-run", action="store_true", help="print the compiled job; submit nothing"
     )
-    run.add_argument("--timeout", type=float, metavar="SECONDS", help="stop the job after this")
+    run.add_argument(
+        "--timeout", type=positive(float), metavar="SECONDS", help="stop the job after this"
+    )
     run.add_argument(
         "--executor",
         choices=EXECUTOR_CHOICES,
@@ -111,7 +116,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.dry_run:
         emit(compiled.job, "json" if args.output == "json" else "yaml")
         return EXIT_OK
-    return guarded(lambda ledger: _submit_and_run(ledger, compiled, args))
+    return guarded(args, lambda ledger: _submit_and_run(ledger, compiled, args))
 
 
 def _submit_and_run(ledger: Ledger, compiled: CompiledSpec, args: argparse.Namespace) -> int:
@@ -134,7 +139,7 @@ def _submit_and_run(ledger: Ledger, compiled: CompiledSpec, args: argparse.Names
                 file=sys.stderr,
             )
         return EXIT_OK
-    settings = AppSettings()
+    settings = args.settings.get()
     executors = default_registry(settings, args.executor)
     try:
         runner = Runner(ledger, executors, settings, use_cache=args.cache)
@@ -279,9 +284,39 @@ def _print_output(execution: ExecutionView) -> None:
         ("stderr", execution.stderr, sys.stderr),
     ):
         full = path / name if path else None
-        text = full.read_text(errors="replace") if full and full.exists() else head
-        out.write(text)
+        if full and full.exists():
+            with full.open("rb") as fh:
+                _copy_decoded(fh, out, _decoder(), final=True)
+        else:
+            out.write(head)
         out.flush()
+
+
+def _decoder() -> codecs.IncrementalDecoder:
+    """UTF-8 that carries a character split across two reads over to the next one."""
+    return codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+
+def _copy_decoded(
+    source: BinaryIO,
+    out: TextIO,
+    decoder: codecs.IncrementalDecoder,
+    limit: int | None = None,
+    final: bool = False,
+) -> int:
+    """Copy `source` (at most `limit` bytes) to `out` a chunk at a time, so an output of any
+    size costs one chunk of memory; returns the number of bytes read."""
+    copied = 0
+    while limit is None or copied < limit:
+        want = CHUNK_BYTES if limit is None else min(CHUNK_BYTES, limit - copied)
+        chunk = source.read(want)
+        if not chunk:
+            break
+        copied += len(chunk)
+        out.write(decoder.decode(chunk))
+    if final:
+        out.write(decoder.decode(b"", final=True))
+    return copied
 
 
 class _OutputFollower:
@@ -290,6 +325,7 @@ class _OutputFollower:
     def __init__(self, ledger: Ledger, job_id: str, settings: AppSettings) -> None:
         self.ledger, self.job_id, self.settings = ledger, job_id, settings
         self.offsets: dict[Path, int] = {}
+        self.decoders: dict[Path, codecs.IncrementalDecoder] = {}
 
     def show(self) -> None:
         view = self.ledger.get(self.job_id)
@@ -297,32 +333,39 @@ class _OutputFollower:
         if execution is None:
             return
         directory = execution_results_dir(self.settings, view.id, execution.id)
-        for name, out in (("stdout", sys.stdout), ("stderr", sys.stderr)):
-            path = directory / name
+        for name in ("stdout", "stderr"):
+            path, out = directory / name, _terminal(name)
             if not path.exists():
                 continue
             offset = self.offsets.get(path, 0)
+            decoder = self.decoders.setdefault(path, _decoder())
             with path.open("rb") as fh:
+                grown = os.fstat(fh.fileno()).st_size - offset  # not what is written meanwhile
                 fh.seek(offset)
-                chunk = fh.read()
-            self.offsets[path] = offset + len(chunk)
-            out.write(chunk.decode("utf-8", errors="replace"))
+                self.offsets[path] = offset + _copy_decoded(fh, out, decoder, limit=grown)
             out.flush()
 
     def finish(self, view: JobView) -> None:
         """Print the rest; an execution that ran elsewhere (on a Bacalhau cluster) left no
         files here to follow, so its output is printed whole once it is known."""
         self.show()
+        for path, decoder in self.decoders.items():  # a character cut off at the very end
+            _terminal(path.name).write(decoder.decode(b"", final=True))
         execution = _latest(view)
         if not self.offsets and execution is not None:
             _print_output(execution)
+
+
+def _terminal(name: str) -> TextIO:
+    """Where a task's `stdout` or `stderr` goes: the same stream of this process."""
+    return sys.stdout if name == "stdout" else sys.stderr
 
 
 def _logs(args: argparse.Namespace) -> int:
     def action(ledger: Ledger) -> int:
         view = ledger.get(args.ref)
         if args.follow:
-            follower = _OutputFollower(ledger, view.id, AppSettings())
+            follower = _OutputFollower(ledger, view.id, args.settings.get())
             while not view.terminal:
                 follower.show()
                 time.sleep(POLL_SECONDS)
@@ -335,11 +378,11 @@ def _logs(args: argparse.Namespace) -> int:
         _print_output(execution)
         return EXIT_OK
 
-    return guarded(action)
+    return guarded(args, action)
 
 
 def _get(args: argparse.Namespace) -> int:
-    return guarded(lambda ledger: _download(ledger.get(args.ref), args.output_dir))
+    return guarded(args, lambda ledger: _download(ledger.get(args.ref), args.output_dir))
 
 
 def _download(view: JobView, output_dir: Path | None) -> int:
@@ -359,14 +402,28 @@ def _download(view: JobView, output_dir: Path | None) -> int:
             EXIT_BAD,
         )
     target = output_dir or Path(f"job-{view.short_id}")
-    if target.exists() and any(target.iterdir()):
+    try:
+        if target.exists() and any(target.iterdir()):
+            return _fail(
+                f"{target} already exists and is not empty; remove it or pass --output-dir.",
+                EXIT_USAGE,
+            )
+        shutil.copytree(source, target, dirs_exist_ok=True)
+    except OSError as exc:
         return _fail(
-            f"{target} already exists and is not empty; remove it or pass --output-dir.",
+            f"Cannot write the results of job {view.short_id} to {target}: {_why(exc)}. "
+            "Pass --output-dir a new or empty directory you can write to.",
             EXIT_USAGE,
         )
-    shutil.copytree(source, target, dirs_exist_ok=True)
     print(f"Results for job {view.short_id} have been written to...\n{target}")
     return EXIT_OK
+
+
+def _why(exc: OSError) -> str:
+    """The operating system's reason; copytree gathers one per file and raises them together."""
+    if isinstance(exc, shutil.Error) and exc.args and isinstance(exc.args[0], list):
+        return str(exc.args[0][0][-1])
+    return exc.strerror.lower() if exc.strerror else str(exc)
 
 
 def _fail(message: str, code: int) -> int:

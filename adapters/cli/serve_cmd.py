@@ -13,6 +13,7 @@ import logging
 import sys
 from typing import TYPE_CHECKING, Any
 
+from adapters.cli import EXIT_OK, EXIT_USAGE
 from adapters.settings import AppSettings
 from engine import Ledger
 
@@ -20,8 +21,6 @@ if TYPE_CHECKING:
     from adapters.http import Background
 
 __all__ = ["register"]
-
-EXIT_OK, EXIT_USAGE = 0, 2
 
 
 def register(subparsers: Any) -> None:
@@ -46,7 +45,9 @@ def register(subparsers: Any) -> None:
 
 
 def _settings(args: argparse.Namespace) -> AppSettings:
-    settings = AppSettings()
+    """The command's settings (KLIPPFISK_*) with the command line on top; a bad variable is
+    the CLI's InvalidSettings, named without quoting its value (it can be an API key)."""
+    settings: AppSettings = args.settings.get()
     server = settings.server.model_copy(
         update={
             k: v

@@ -124,3 +124,27 @@ def test_a_name_in_two_namespaces_needs_the_namespace_flag(capsys):
     assert json.loads(capsys.readouterr().out)["Job"]["ID"] == ids["team-b"]
     assert main(["job", "list", "--namespace", "team-a", "-o", "json"]) == 0
     assert [j["ID"] for j in json.loads(capsys.readouterr().out)["Items"]] == [ids["team-a"]]
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["--limit", "-5"], "--limit"),
+        (["--limit", "many"], "--limit"),
+        (["--state", "Sleeping"], "--state"),
+    ],
+    ids=["negative-limit", "word-limit", "unknown-state"],
+)
+def test_a_bad_list_option_is_a_usage_error_exit_2(argv, named, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["job", "list", *argv])
+
+    assert exited.value.code == 2
+    assert named in capsys.readouterr().err
+
+
+def test_a_page_token_the_ledger_never_gave_is_a_usage_error_exit_2(jobs, capsys):
+    assert main(["job", "list", "--next-token", "garbage"]) == 2
+
+    err = capsys.readouterr().err
+    assert "'garbage' is not one this ledger gave out" in err and "Traceback" not in err

@@ -251,3 +251,49 @@ def test_run_joins_the_shared_job_group_whatever_the_module_order(modules, monke
 
     assert (run.job_command, run.executor) == ("run", "bacalhau")
     assert listing.job_command == "list"
+
+
+@pytest.mark.parametrize("where", ["a-file", "a-file/below"], ids=["file", "under-a-file"])
+def test_get_into_a_path_that_cannot_be_a_directory_says_why_and_exits_2(
+    where, job_file, tmp_path, capsys
+):
+    (tmp_path / "a-file").write_text("in the way\n")
+    main(["job", "run", "--id-only", job_file("echo saved")])
+    job_id = capsys.readouterr().out.strip()
+
+    code = main(["job", "get", job_id, "--output-dir", str(tmp_path / where)])
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"to {tmp_path / where}: not a directory." in err
+    assert "--output-dir" in err and "internal error" not in err
+
+
+@pytest.mark.parametrize("seconds", ["0", "-1", "soon"])
+def test_a_timeout_that_is_not_a_positive_number_is_a_usage_error(seconds, job_file, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["job", "run", "--timeout", seconds, job_file("echo hi")])
+
+    assert exited.value.code == 2
+    assert "--timeout" in capsys.readouterr().err
+    assert ledger_jobs() == []
+
+
+def test_logs_keep_a_character_split_between_two_reads_whole(job_file, capsys):
+    # "é\n" is three bytes, so the 64 KiB read boundary falls inside an "é".
+    main(["job", "run", "--id-only", job_file("yes é | head -n 50000", name="accents")])
+    capsys.readouterr()
+
+    assert main(["job", "logs", "accents"]) == 0
+
+    assert capsys.readouterr().out == "é\n" * 50000
+
+
+def test_follow_keeps_a_character_written_in_two_parts_whole(job_file, capsys):
+    script = "printf '\\303'; sleep 0.5; printf '\\251\\n'"  # é, one byte at a time
+
+    code = main(["job", "run", "--follow", job_file(script)])
+
+    out, _ = capsys.readouterr()
+    assert code == 0
+    assert out == "é\n"
