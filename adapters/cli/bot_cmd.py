@@ -14,8 +14,6 @@ import threading
 from types import FrameType
 from typing import Any
 
-from pydantic import ValidationError
-
 from adapters.cli import EXIT_OK, EXIT_USAGE
 from adapters.settings import AppSettings
 from engine import LedgerError
@@ -44,27 +42,16 @@ def _bot(args: Any) -> int:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        return _serve(stop)
+        return _serve(args.settings.get(), stop)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
 
-def _serve(stop: threading.Event) -> int:
+def _serve(settings: AppSettings, stop: threading.Event) -> int:
     # atproto takes seconds to import: only `klippfisk bot` should pay for it.
     from adapters.bluesky import LoginRefused, run_bot
 
-    try:
-        settings = AppSettings()
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
-        print(
-            f"klippfisk bot: invalid setting ({problems}); fix the KLIPPFISK_* variable.",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
     try:
         run_bot(settings, stop)
     except (LoginRefused, LedgerError) as exc:

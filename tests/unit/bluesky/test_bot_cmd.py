@@ -11,7 +11,7 @@ def test_an_invalid_setting_names_the_setting(monkeypatch, capsys) -> None:
     monkeypatch.setenv("KLIPPFISK_BOT__POLL_SECONDS", "often")
     assert main(["bot"]) == 2
     err = capsys.readouterr().err
-    assert "invalid setting (bot.poll_seconds:" in err
+    assert "invalid setting (KLIPPFISK_BOT__POLL_SECONDS:" in err
     assert "Traceback" not in err
 
 
@@ -42,6 +42,6 @@ def test_a_cap_that_is_not_a_quantity_names_the_setting_and_the_fix(monkeypatch,
     monkeypatch.setenv("KLIPPFISK_BOT__MAX_MEMORY", "lots")
     assert main(["bot"]) == 2
     err = capsys.readouterr().err
-    assert "invalid setting (bot.max_memory:" in err
+    assert "invalid setting (KLIPPFISK_BOT__MAX_MEMORY:" in err
     assert "with a unit such as" in err
     assert "Traceback" not in err
