@@ -32,9 +32,10 @@ def new_job_id() -> str:
     return f"j-{uuid.uuid4()}"
 
 
-def job_id_for_key(key: str) -> str:
-    """The job id an idempotency key always maps to."""
-    return f"j-{uuid.uuid5(_NAMESPACE, 'key:' + key)}"
+def job_id_for_key(namespace: str, key: str) -> str:
+    """The job id an idempotency key always maps to within a namespace: tenants choose their
+    keys independently, so one tenant's key must never reach (or reveal) another's job."""
+    return f"j-{uuid.uuid5(_NAMESPACE, f'key:{namespace}/{key}')}"
 
 
 def job_id_for_name(namespace: str, name: str) -> str:

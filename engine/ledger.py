@@ -622,7 +622,7 @@ class Ledger(Application[str]):
         namespace = str(spec.get("Namespace") or "default")
         name = spec.get("Name")
         if idempotency_key:
-            job_id = job_id_for_key(idempotency_key)
+            job_id = job_id_for_key(namespace, idempotency_key)
         elif isinstance(name, str) and name:
             job_id = job_id_for_name(namespace, name)
         else:

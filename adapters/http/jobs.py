@@ -208,13 +208,12 @@ async def put_job(
     compile_it = functools.partial(_compile_for, principal, job, "the submitted job")
     inline = len(raw) <= _INLINE_COMPILE_BYTES
     compiled = compile_it() if inline else await run_in_threadpool(compile_it)
-    scoped_key = f"{compiled.job.get('Namespace')}/{token}" if token else None
     result = await run_in_threadpool(
         functools.partial(
             ledger.submit,
             compiled,
             source=Source(adapter="http", actor=principal.name, ref=request_id),
-            idempotency_key=scoped_key,
+            idempotency_key=token or None,
             force=force,
         )
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -77,6 +78,19 @@ def test_the_same_idempotency_key_returns_the_same_job(ledger: Ledger, make_spec
     again = ledger.submit(make_spec(None), idempotency_key="at://did:plc:x/post/1")
     assert (again.job_id, again.created) == (first.job_id, False)
     assert ledger.last_modified(first.job_id) == 1
+
+
+def test_an_idempotency_key_is_scoped_to_its_namespace(ledger: Ledger, make_spec: MakeSpec):
+    def in_namespace(namespace: str) -> CompiledSpec:
+        spec = make_spec(None)
+        return dataclasses.replace(spec, job={**spec.job, "Namespace": namespace})
+
+    team_a = ledger.submit(in_namespace("team-a"), idempotency_key="nightly-1")
+    team_b = ledger.submit(in_namespace("team-b"), idempotency_key="nightly-1")
+
+    assert team_a.created and team_b.created
+    assert team_a.job_id != team_b.job_id
+    assert ledger.get(team_b.job_id).namespace == "team-b"
 
 
 def test_the_same_key_with_another_spec_is_a_conflict(ledger: Ledger, make_spec: MakeSpec):
