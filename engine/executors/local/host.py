@@ -9,10 +9,12 @@ execution's notes say so; any other image is refused with a sentence naming the 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import subprocess
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,8 @@ from engine.executors.local.workspace import Workspace
 from engine.results import summarise
 
 __all__ = ["HOST_IMAGES", "HostProcessEngine", "image_name", "task_argv"]
+
+log = logging.getLogger(__name__)
 
 NODE = "local"
 # Images whose tools the host has, and the command each runs when the spec gives none.
@@ -107,6 +111,7 @@ class HostProcessEngine:
             hooks.started(NODE, notes)
             with Watchdog(workspace.limits.timeout_seconds, cancel, lambda: _kill(proc)) as dog:
                 code = proc.wait()
+            _wait_until_gone(proc.pid)
         cut = dog.cut_short(results, notes, killed="the process group was killed")
         if cut is not None:
             return cut
@@ -136,6 +141,23 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
     """Kill the sandbox's process group; its PID namespace takes every descendant with it."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _wait_until_gone(group: int, timeout: float = 5.0) -> None:
+    """Return once no process of the sandbox's group is left.
+
+    The kernel tears a PID namespace down after its init dies, so the last of a fork bomb can
+    outlive `wait()` by a moment; an execution is over only when all of it is gone. Whatever
+    is still there is killed again (the pgid cannot be reused while any member lives).
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        time.sleep(0.005)
+    log.warning("processes of sandbox group %d outlived the task by %.0f s", group, timeout)
 
 
 def _check_command(program: str) -> None:
