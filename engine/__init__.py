@@ -3,25 +3,36 @@
 `Ledger.open()` opens the store the settings name (a SQLite file under the user's data dir
 by default, PostgreSQL by setting) and is all an adapter or an auditor needs: submit compiled
 jobs, record what happens to them, and read, list, wait for and verify them.
+
+The names are imported on first use, not with the package: the ledger pulls in
+eventsourcing and the PostgreSQL driver (about half a second), and every `engine.*` import
+(`engine.settings` for a command's settings, say) runs this file first. A command that never
+touches the ledger, such as `klippfisk spec validate`, should not pay for it.
 """
 
-from engine.job import ExecutionState, IllegalTransition, JobState, LedgerError, Topic
-from engine.ledger import (
-    BadQuery,
-    BrokenChain,
-    ExecutionView,
-    IdempotencyConflict,
-    JobNotFound,
-    JobView,
-    Ledger,
-    NoChanges,
-    Page,
-    Source,
-    StoreUnavailable,
-    SubmitResult,
-    VerifyReport,
-)
-from engine.wire import rfc3339
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.job import ExecutionState, IllegalTransition, JobState, LedgerError, Topic
+    from engine.ledger import (
+        BadQuery,
+        BrokenChain,
+        ExecutionView,
+        IdempotencyConflict,
+        JobNotFound,
+        JobView,
+        Ledger,
+        NoChanges,
+        Page,
+        Source,
+        StoreUnavailable,
+        SubmitResult,
+        VerifyReport,
+    )
+    from engine.wire import rfc3339
 
 __all__ = [
     "BadQuery",
@@ -44,3 +55,29 @@ __all__ = [
     "VerifyReport",
     "rfc3339",
 ]
+
+# Where the public names not defined by the ledger's module are; the TYPE_CHECKING imports
+# above say the same for type checkers, and tests/unit/engine/test_public_face.py holds the
+# two to each other.
+_NOT_IN_LEDGER = {
+    "ExecutionState": "engine.job",
+    "IllegalTransition": "engine.job",
+    "JobState": "engine.job",
+    "LedgerError": "engine.job",
+    "Topic": "engine.job",
+    "rfc3339": "engine.wire",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name's module on first use and keep the name here for the next one."""
+    if name not in __all__:
+        raise AttributeError(f"module 'engine' has no attribute {name!r}")
+    module = importlib.import_module(_NOT_IN_LEDGER.get(name, "engine.ledger"))
+    value = getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,4 +1,6 @@
-"""Where an execution's results live and how they are summarised for the ledger.
+"""Where an execution's results live, how they are summarised for the ledger, and how its
+output files are read while the task still writes them (`OutputFollower`, for every way in
+that shows a task's output as it comes).
 
 Every execution gets its own directory, `<results_dir>/<job>/<execution>/`, laid out as
 Bacalhau's `local` publisher lays it out: `stdout`, `stderr`, `exitCode`, and one directory
@@ -8,9 +10,12 @@ each stream (Bacalhau's RunOutput rule), so the full text is always on disk.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
+import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +25,8 @@ from engine.settings import Settings
 
 __all__ = [
     "CACHEABLE_INPUTS",
+    "PIECE_BYTES",
+    "OutputFollower",
     "ResultCache",
     "ResultsDir",
     "cacheable",
@@ -100,6 +107,63 @@ class ResultsDir:
 
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+PIECE_BYTES = 64 * 1024  # an output file is read this much at a time, whatever its size
+
+
+class OutputFollower:
+    """One output file (`stdout`, `stderr`) read as text from where the last read stopped.
+
+    The file may still be growing: a task is writing it. Each read takes what it grew by
+    since the offset, at most a piece at a time, so following an output of any size costs
+    one piece of memory. The UTF-8 is decoded incrementally: a character cut by a piece
+    boundary (or by the task, which wrote only part of it so far) is held back until the
+    rest arrives, never shown as two replacement characters. Reads block: an async caller
+    runs them off its event loop.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def read(self) -> str | None:
+        """The text of at most one piece read on from the offset: "" when the file has not
+        grown (or only by part of a character), None when there is no file (yet, or any
+        more)."""
+        try:
+            with self.path.open("rb") as stream:
+                stream.seek(self.offset)
+                return self._decoded(stream.read(PIECE_BYTES))
+        except FileNotFoundError:
+            return None
+
+    def read_grown(self) -> Iterator[str]:
+        """The text of everything the file grew by up to now, a piece at a time; nothing
+        when there is no file. What the task writes meanwhile is left for the next call,
+        so a task that never stops writing cannot keep the caller here."""
+        try:
+            stream = self.path.open("rb")
+        except FileNotFoundError:
+            return
+        with stream:
+            end = os.fstat(stream.fileno()).st_size
+            stream.seek(self.offset)
+            while self.offset < end:
+                piece = stream.read(min(PIECE_BYTES, end - self.offset))
+                if not piece:  # the file was cut short under us
+                    return
+                yield self._decoded(piece)
+
+    def flush(self) -> str:
+        """The end of the output: a character still held back was cut off for good, and is
+        shown as U+FFFD ("" when there is none)."""
+        return self._decoder.decode(b"", final=True)
+
+    def _decoded(self, piece: bytes) -> str:
+        self.offset += len(piece)
+        return self._decoder.decode(piece)
 
 
 def summarise(

@@ -14,6 +14,11 @@ module only wires them and owns the exit-code contract every command keeps:
 No traceback ever reaches the user. The settings are read once per command, and only by a
 command that needs them, so `--help` and the `spec` commands work whatever the environment
 holds; commands get them from `args.settings`.
+
+Every command module is imported, and its parser built, on every run. So a command module
+imports the engine (the ledger, the runner, the server, the bot) inside the functions that
+use it, and takes choices from it through `late_choices`: `--help` and the `spec` commands
+never load eventsourcing or the store drivers (tests/unit/cli/test_startup.py holds this).
 """
 
 from __future__ import annotations

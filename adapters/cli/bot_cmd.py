@@ -12,11 +12,12 @@ import signal
 import sys
 import threading
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapters.cli import EXIT_OK, EXIT_USAGE
-from adapters.settings import AppSettings
-from engine import LedgerError
+
+if TYPE_CHECKING:
+    from adapters.settings import AppSettings
 
 __all__ = ["register"]
 
@@ -51,6 +52,7 @@ def _bot(args: Any) -> int:
 def _serve(settings: AppSettings, stop: threading.Event) -> int:
     # atproto takes seconds to import: only `klippfisk bot` should pay for it.
     from adapters.bluesky import LoginRefused, run_bot
+    from engine import LedgerError
 
     try:
         run_bot(settings, stop)

@@ -18,13 +18,15 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapters.cli import EXIT_BAD, EXIT_OK, EXIT_USAGE
+from adapters.cli.late_choices import late_choices
 from adapters.cli.output import FORMATS, emit, table
-from adapters.settings import AppSettings
-from engine import BadQuery, JobState, JobView, Ledger, LedgerError, StoreUnavailable
-from engine.history import EVENT_TYPES
+
+if TYPE_CHECKING:
+    from adapters.settings import AppSettings
+    from engine import JobView, Ledger
 
 __all__ = ["guarded", "job_group", "open_ledger", "positive", "register"]
 
@@ -47,11 +49,11 @@ def register(subparsers: Any) -> None:
     commands = job_group(subparsers)
 
     listing = commands.add_parser("list", help="list jobs, newest first")
-    listing.add_argument(
-        "--state",
-        action="append",
-        choices=[str(state) for state in JobState],
-        help="only jobs in this state (repeatable)",
+    late_choices(
+        listing.add_argument(
+            "--state", action="append", help="only jobs in this state (repeatable)"
+        ),
+        _job_states,
     )
     listing.add_argument("--name", help="only jobs with this name")
     _namespace_option(listing, "only jobs in this namespace")
@@ -73,7 +75,7 @@ def register(subparsers: Any) -> None:
 
     history = commands.add_parser("history", help="a job's events in order")
     _ref_argument(history)
-    history.add_argument("--event-type", choices=EVENT_TYPES, default="all")
+    late_choices(history.add_argument("--event-type", default="all"), _event_types)
     history.add_argument("--execution-id", help="only this execution's events")
     _output_option(history)
     history.set_defaults(func=_history)
@@ -83,6 +85,18 @@ def register(subparsers: Any) -> None:
     stop.add_argument("--reason", default="Stopped by user", help="recorded in the history")
     stop.add_argument("--quiet", "-q", action="store_true", help="print nothing on success")
     stop.set_defaults(func=_stop)
+
+
+def _job_states() -> list[str]:
+    from engine import JobState
+
+    return [str(state) for state in JobState]
+
+
+def _event_types() -> tuple[str, ...]:
+    from engine.history import EVENT_TYPES
+
+    return EVENT_TYPES
 
 
 def _ref_argument(parser: argparse.ArgumentParser) -> None:
@@ -115,6 +129,8 @@ def positive(kind: type[int] | type[float]) -> Callable[[str], Any]:
 @contextmanager
 def open_ledger(settings: AppSettings) -> Iterator[Ledger]:
     """The ledger the settings name, closed afterwards; LedgerError if it cannot be opened."""
+    from engine import Ledger
+
     ledger = Ledger.open(settings)
     try:
         yield ledger
@@ -127,6 +143,8 @@ def guarded(args: argparse.Namespace, action: Callable[[Ledger], int]) -> int:
     messages and exit codes: EXIT_USAGE when the arguments alone are wrong or the store is
     unusable, EXIT_BAD when the ledger refuses the request (unknown job, illegal command,
     altered history)."""
+    from engine import BadQuery, LedgerError, StoreUnavailable
+
     try:
         with open_ledger(args.settings.get()) as ledger:
             return action(ledger)

@@ -7,12 +7,14 @@ could not be opened.
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapters.cli import EXIT_BAD, EXIT_OK
 from adapters.cli.job_cmds import guarded
 from adapters.cli.output import FORMATS, emit, table
-from engine import Ledger
+
+if TYPE_CHECKING:
+    from engine import Ledger
 
 __all__ = ["register"]
 

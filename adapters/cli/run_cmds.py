@@ -12,34 +12,33 @@ interrupted (the job is stopped first).
 from __future__ import annotations
 
 import argparse
-import codecs
 import contextlib
 import getpass
-import os
 import shutil
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, BinaryIO, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 from adapters.cli import EXIT_BAD, EXIT_OK, EXIT_USAGE
 from adapters.cli.job_cmds import guarded, job_group, positive
+from adapters.cli.late_choices import late_choices
 from adapters.cli.output import emit
 from adapters.cli.spec_cmds import UsageError, compile_options, load_compiled
-from adapters.settings import AppSettings
-from engine import ExecutionView, JobState, JobView, Ledger, LedgerError, NoChanges, Source
-from engine.executors.registry import EXECUTOR_CHOICES, default_registry
-from engine.results import execution_results_dir
-from engine.runner import Runner
 from spec import CompiledSpec, SpecError
+
+if TYPE_CHECKING:
+    from adapters.settings import AppSettings
+    from engine import ExecutionView, JobView, Ledger
+    from engine.results import OutputFollower
+    from engine.runner import Runner
 
 __all__ = ["add_commands", "register"]
 
 POLL_SECONDS = 0.1
-CHUNK_BYTES = 64 * 1024  # outputs are copied to the terminal this much at a time
 
 
 def register(subparsers: Any) -> None:
@@ -69,11 +68,13 @@ def add_commands(commands: Any) -> None:
     run.add_argument(
         "--timeout", type=positive(float), metavar="SECONDS", help="stop the job after this"
     )
-    run.add_argument(
-        "--executor",
-        choices=EXECUTOR_CHOICES,
-        help="where the job runs: local (this machine) or bacalhau (the cluster named by "
-        "BACALHAU_API_HOST/PORT/KEY); default KLIPPFISK_EXECUTOR__DEFAULT, else local",
+    late_choices(
+        run.add_argument(
+            "--executor",
+            help="where the job runs: local (this machine) or bacalhau (the cluster named by "
+            "BACALHAU_API_HOST/PORT/KEY); default KLIPPFISK_EXECUTOR__DEFAULT, else local",
+        ),
+        _executor_choices,
     )
     run.add_argument("--force", action="store_true", help="run again even if the spec is unchanged")
     run.add_argument(
@@ -92,6 +93,12 @@ def add_commands(commands: Any) -> None:
     get.add_argument("ref", metavar="JOB", help="job id, short id or name")
     get.add_argument("--output-dir", type=Path, help="where to put them (default ./job-<id>)")
     get.set_defaults(func=_get)
+
+
+def _executor_choices() -> tuple[str, ...]:
+    from engine.executors.registry import EXECUTOR_CHOICES
+
+    return EXECUTOR_CHOICES
 
 
 def _boolean(value: str) -> bool:
@@ -120,6 +127,10 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _submit_and_run(ledger: Ledger, compiled: CompiledSpec, args: argparse.Namespace) -> int:
+    from engine import NoChanges, Source
+    from engine.executors.registry import default_registry
+    from engine.runner import Runner
+
     source = Source(adapter="cli", actor=getpass.getuser(), ref=args.file)
     try:
         submitted = ledger.submit(compiled, source=source, force=args.force, executor=args.executor)
@@ -163,9 +174,7 @@ def _run_and_watch(runner: Runner, job_id: str, args: argparse.Namespace, quiet:
 
     thread = threading.Thread(target=work, name="klippfisk-job-run", daemon=True)
     progress = _Progress(ledger, job_id, sys.stderr if not quiet else None)
-    follower = (
-        _OutputFollower(ledger, job_id, runner.settings) if args.follow and not quiet else None
-    )
+    follower = _LiveOutput(ledger, job_id, runner.settings) if args.follow and not quiet else None
     deadline = time.monotonic() + args.timeout if args.timeout else None
     if not quiet:
         print("Running it here (Ctrl+C stops the job):\n", file=sys.stderr)
@@ -192,11 +201,15 @@ def _run_and_watch(runner: Runner, job_id: str, args: argparse.Namespace, quiet:
 
 
 def _stop(ledger: Ledger, job_id: str, reason: str) -> None:
+    from engine import LedgerError
+
     with contextlib.suppress(LedgerError):  # it may have ended meanwhile
         ledger.stop(job_id, reason=reason, actor=getpass.getuser())
 
 
 def _report(view: JobView, args: argparse.Namespace) -> int:
+    from engine import JobState
+
     execution = _latest(view)
     if args.output in ("json", "yaml"):
         emit(
@@ -215,6 +228,8 @@ def _report(view: JobView, args: argparse.Namespace) -> int:
 
 
 def _hints(view: JobView, execution: ExecutionView | None) -> None:
+    from engine import JobState
+
     err = sys.stderr
     print(f"\nJob {view.short_id} {view.state}", end="", file=err)
     if execution is not None and execution.exit_code is not None:
@@ -278,6 +293,8 @@ def _results_path(execution: ExecutionView) -> Path | None:
 
 def _print_output(execution: ExecutionView) -> None:
     """Full stdout/stderr from the results dir; the ledger's 2 KiB head when there is none."""
+    from engine.results import OutputFollower
+
     path = _results_path(execution)
     for name, head, out in (
         ("stdout", execution.stdout, sys.stdout),
@@ -285,74 +302,50 @@ def _print_output(execution: ExecutionView) -> None:
     ):
         full = path / name if path else None
         if full and full.exists():
-            with full.open("rb") as fh:
-                _copy_decoded(fh, out, _decoder(), final=True)
+            _write_grown(OutputFollower(full), out, final=True)
         else:
             out.write(head)
         out.flush()
 
 
-def _decoder() -> codecs.IncrementalDecoder:
-    """UTF-8 that carries a character split across two reads over to the next one."""
-    return codecs.getincrementaldecoder("utf-8")(errors="replace")
-
-
-def _copy_decoded(
-    source: BinaryIO,
-    out: TextIO,
-    decoder: codecs.IncrementalDecoder,
-    limit: int | None = None,
-    final: bool = False,
-) -> int:
-    """Copy `source` (at most `limit` bytes) to `out` a chunk at a time, so an output of any
-    size costs one chunk of memory; returns the number of bytes read."""
-    copied = 0
-    while limit is None or copied < limit:
-        want = CHUNK_BYTES if limit is None else min(CHUNK_BYTES, limit - copied)
-        chunk = source.read(want)
-        if not chunk:
-            break
-        copied += len(chunk)
-        out.write(decoder.decode(chunk))
+def _write_grown(follower: OutputFollower, out: TextIO, final: bool = False) -> None:
+    """Write what the file grew by to `out`, a piece at a time; with `final`, the end of it."""
+    for text in follower.read_grown():
+        out.write(text)
     if final:
-        out.write(decoder.decode(b"", final=True))
-    return copied
+        out.write(follower.flush())
 
 
-class _OutputFollower:
-    """Streams the latest execution's stdout/stderr files as they grow."""
+class _LiveOutput:
+    """Streams the latest execution's stdout/stderr files to this process's own as they grow."""
 
     def __init__(self, ledger: Ledger, job_id: str, settings: AppSettings) -> None:
         self.ledger, self.job_id, self.settings = ledger, job_id, settings
-        self.offsets: dict[Path, int] = {}
-        self.decoders: dict[Path, codecs.IncrementalDecoder] = {}
+        self.followers: dict[Path, OutputFollower] = {}
 
     def show(self) -> None:
+        from engine.results import OutputFollower, execution_results_dir
+
         view = self.ledger.get(self.job_id)
         execution = _latest(view)
         if execution is None:
             return
         directory = execution_results_dir(self.settings, view.id, execution.id)
         for name in ("stdout", "stderr"):
-            path, out = directory / name, _terminal(name)
-            if not path.exists():
-                continue
-            offset = self.offsets.get(path, 0)
-            decoder = self.decoders.setdefault(path, _decoder())
-            with path.open("rb") as fh:
-                grown = os.fstat(fh.fileno()).st_size - offset  # not what is written meanwhile
-                fh.seek(offset)
-                self.offsets[path] = offset + _copy_decoded(fh, out, decoder, limit=grown)
-            out.flush()
+            path = directory / name
+            if path.exists():
+                out = _terminal(name)
+                _write_grown(self.followers.setdefault(path, OutputFollower(path)), out)
+                out.flush()
 
     def finish(self, view: JobView) -> None:
         """Print the rest; an execution that ran elsewhere (on a Bacalhau cluster) left no
         files here to follow, so its output is printed whole once it is known."""
         self.show()
-        for path, decoder in self.decoders.items():  # a character cut off at the very end
-            _terminal(path.name).write(decoder.decode(b"", final=True))
+        for path, follower in self.followers.items():  # a character cut off at the very end
+            _terminal(path.name).write(follower.flush())
         execution = _latest(view)
-        if not self.offsets and execution is not None:
+        if not self.followers and execution is not None:
             _print_output(execution)
 
 
@@ -365,7 +358,7 @@ def _logs(args: argparse.Namespace) -> int:
     def action(ledger: Ledger) -> int:
         view = ledger.get(args.ref)
         if args.follow:
-            follower = _OutputFollower(ledger, view.id, args.settings.get())
+            follower = _LiveOutput(ledger, view.id, args.settings.get())
             while not view.terminal:
                 follower.show()
                 time.sleep(POLL_SECONDS)

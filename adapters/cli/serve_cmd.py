@@ -14,11 +14,11 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from adapters.cli import EXIT_OK, EXIT_USAGE
-from adapters.settings import AppSettings
-from engine import Ledger
 
 if TYPE_CHECKING:
     from adapters.http import Background
+    from adapters.settings import AppSettings
+    from engine import Ledger
 
 __all__ = ["register"]
 
@@ -78,6 +78,7 @@ def _serve(args: argparse.Namespace) -> int:
     # FastAPI and uvicorn take a second or two to import: only `klippfisk serve` pays for them.
     from adapters.http import ServeError, create_app
     from adapters.http.server import bind, run
+    from engine import Ledger
 
     settings = _settings(args)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")

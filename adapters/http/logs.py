@@ -11,8 +11,8 @@ remote cluster) sends the ledger's RunOutput head when it ends.
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass
-from pathlib import Path
 
 from fastapi import APIRouter, WebSocket
 from fastapi.concurrency import run_in_threadpool
@@ -20,7 +20,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from adapters.http.jobs import visible_job
 from engine import ExecutionState, ExecutionView, JobView, Ledger, LedgerError
-from engine.results import ResultsDir, execution_results_dir
+from engine.results import PIECE_BYTES, OutputFollower, ResultsDir, execution_results_dir
 from engine.settings import Settings
 
 __all__ = ["router"]
@@ -28,66 +28,56 @@ __all__ = ["router"]
 router = APIRouter()
 
 STDOUT, STDERR = 1, 2
-_CHUNK = 64 * 1024
 _ACTIVE = frozenset({ExecutionState.NEW, ExecutionState.RUNNING})
+# A line ends at \n, \r\n or a lone \r (progress bars redraw with \r): one frame per line.
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
 
 
 @dataclass
 class _Tail:
-    """One output stream of one execution, read on from where the last read stopped.
+    """One output stream of one execution, cut into lines as it grows.
 
     A line is sent only once its newline is on disk (or the execution is over), so a line
-    the task is still writing never arrives in two pieces; a line longer than `_CHUNK` is
-    the exception, sent in pieces so the held part stays bounded and each read costs time
-    in proportion to what it reads. Reads block, so callers run them off the event loop."""
+    the task is still writing never arrives in two pieces; a line longer than a piece
+    (PIECE_BYTES characters) is the exception, sent in pieces so the held part stays bounded
+    and each read costs time in proportion to what it reads. Reads block, so callers run
+    them off the event loop."""
 
-    path: Path
+    follower: OutputFollower
     kind: int
-    offset: int = 0
-    partial: bytes = b""
+    partial: str = ""
     finished: bool = False
 
     def read(self, final: bool, head: str) -> list[str] | None:
-        """The lines one chunk of new output completes, or None when there is nothing more
+        """The lines one piece of new output completes, or None when there is nothing more
         to read now. `final`: the execution is over, so a last line without a newline is
         sent too, and `head` stands in for a file that never appeared."""
         if self.finished:
             return None
-        chunk = self._chunk()
-        if chunk is None and final and self.offset == 0:
+        text = self.follower.read()
+        if text is None and final and self.follower.offset == 0:
             self.finished = True
-            return head.splitlines(keepends=True)
-        if not chunk:
+            return _LINE.findall(head)
+        if not text:
             if not final:
                 return None
             self.finished = True
-            rest, self.partial = self.partial, b""
-            return _decoded(rest) if rest else None
-        self.offset += len(chunk)
-        data = self.partial + chunk
-        cut = data.rfind(b"\n") + 1
-        if len(data) - cut > _CHUNK:  # a very long line: send what there is of it
+            rest, self.partial = self.partial + self.follower.flush(), ""
+            return _LINE.findall(rest) if rest else None
+        data = self.partial + text
+        cut = data.rfind("\n") + 1
+        if len(data) - cut > PIECE_BYTES:  # a very long line: send what there is of it
             cut = len(data)
         self.partial = data[cut:]
-        return _decoded(data[:cut])
-
-    def _chunk(self) -> bytes | None:
-        """Up to `_CHUNK` bytes from `offset` (b"" at the end); None if there is no file."""
-        try:
-            with self.path.open("rb") as stream:
-                stream.seek(self.offset)
-                return stream.read(_CHUNK)
-        except FileNotFoundError:
-            return None
-
-
-def _decoded(data: bytes) -> list[str]:
-    return [line.decode("utf-8", errors="replace") for line in data.splitlines(keepends=True)]
+        return _LINE.findall(data[:cut])
 
 
 def _tails(settings: Settings, execution: ExecutionView) -> tuple[_Tail, _Tail]:
     results = ResultsDir(execution_results_dir(settings, execution.job_id, execution.id))
-    return _Tail(results.stdout, STDOUT), _Tail(results.stderr, STDERR)
+    return (
+        _Tail(OutputFollower(results.stdout), STDOUT),
+        _Tail(OutputFollower(results.stderr), STDERR),
+    )
 
 
 async def _send_new_lines(

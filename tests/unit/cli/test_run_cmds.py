@@ -13,6 +13,7 @@ from adapters import cli
 from adapters.cli import main
 from engine import JobState, Ledger
 from engine.executors.registry import default_registry
+from engine.results import PIECE_BYTES
 from engine.runner import Runner
 from engine.settings import Settings
 
@@ -297,3 +298,26 @@ def test_follow_keeps_a_character_written_in_two_parts_whole(job_file, capsys):
     out, _ = capsys.readouterr()
     assert code == 0
     assert out == "é\n"
+
+
+FISH_SCRIPT = "printf abc; yes \N{FISH} | head -n 20000"
+FISH_OUTPUT = "abc" + "\N{FISH}\n" * 20000  # four-byte fish, so reads can end inside one
+
+
+def test_logs_follow_keeps_a_character_across_the_read_boundary_whole(job_file, capsys):
+    assert FISH_OUTPUT.encode()[PIECE_BYTES] & 0xC0 == 0x80, "the first read ends in a fish"
+    main(["job", "run", "--id-only", job_file(FISH_SCRIPT, name="fish")])
+    capsys.readouterr()
+
+    code = main(["job", "logs", "--follow", "fish"])
+
+    assert code == 0
+    assert capsys.readouterr().out == FISH_OUTPUT
+
+
+def test_run_follow_keeps_characters_whole_wherever_its_reads_end(job_file, capsys):
+    code = main(["job", "run", "--follow", job_file(FISH_SCRIPT)])
+
+    out, _ = capsys.readouterr()
+    assert code == 0
+    assert out == FISH_OUTPUT
