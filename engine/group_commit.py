@@ -34,7 +34,10 @@ class _Write:
     """One caller's rows, and what became of them."""
 
     rows: Sequence[Any]
-    wake: threading.Event | None = None  # only a writer that has to wait needs one
+    # Only a writer that has to wait gets one: a lock taken at once, which the waiter then
+    # blocks on until someone releases it. A bare lock is the cheapest wake-up there is
+    # (an Event is a Condition, a lock and a list in Python), and a command waits once.
+    wake: Any = None
     done: bool = False
     error: BaseException | None = None
 
@@ -73,10 +76,12 @@ class GroupCommit:
             lead = not self._busy
             self._busy = True
             if not lead:
-                ticket.wake = threading.Event()
-                self._arrived.notify()
+                ticket.wake = threading.Lock()
+                ticket.wake.acquire()
+                if self._window > 0:
+                    self._arrived.notify()
         if ticket.wake is not None:
-            ticket.wake.wait()  # woken when written, or when handed the lead
+            ticket.wake.acquire()  # released when written, or when handed the lead
         if not ticket.done:
             self._lead()
         if ticket.error is not None:
@@ -97,7 +102,7 @@ class GroupCommit:
         finally:
             with self._lock:
                 if self._queue:
-                    self._queue[0].wake.set()  # type: ignore[union-attr]  # queued: waiting
+                    self._queue[0].wake.release()  # queued, so waiting
                 else:
                     self._busy = False
 
@@ -135,7 +140,7 @@ class GroupCommit:
                     )
                 ticket.done = True
                 if ticket.wake is not None:
-                    ticket.wake.set()
+                    ticket.wake.release()
 
     def _insert_alone(self, ticket: _Write) -> Exception | None:
         try:

@@ -36,7 +36,11 @@ from eventsourcing.persistence import (
     PersistenceError,
     StoredEvent,
 )
-from eventsourcing.postgres import PostgresDatastore, PostgresFactory
+from eventsourcing.postgres import (
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+    PostgresFactory,
+)
 from eventsourcing.sqlite import (
     SQLiteConnection,
     SQLiteConnectionPool,
@@ -46,6 +50,11 @@ from eventsourcing.sqlite import (
     SQLiteTransaction,
 )
 from eventsourcing.utils import Environment, EnvType, get_topic, resolve_topic
+from psycopg import ClientCursor, Connection
+from psycopg import Error as PsycopgError
+from psycopg import IntegrityError as PsycopgIntegrityError
+from psycopg import InterfaceError as PsycopgInterfaceError
+from psycopg import OperationalError as PsycopgOperationalError
 from psycopg.sql import SQL, Identifier
 
 from engine.executors.registry import EXECUTOR_CHOICES
@@ -63,7 +72,7 @@ from engine.job import (
     encode_event_state,
     event_hash,
 )
-from engine.projections import JobsProjection, PageQuery
+from engine.projections import JobsProjection, LabelTest, Order, PageQuery
 from engine.settings import LedgerSettings, Settings
 from spec.compiled import CompiledSpec
 
@@ -87,6 +96,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 _LOCK_STRIPES = 64
 _PAGE_TOKEN = re.compile(r"[0-9]{1,18}")
+_ORDERS: dict[str, Order] = {"created_at": "created", "modified_at": "modified"}
 
 
 class JobNotFound(LedgerError):
@@ -383,6 +393,15 @@ _SQLITE_ERRORS: tuple[tuple[type[sqlite3.Error], type[PersistenceError]], ...] =
 )
 
 
+def _persistence_error(
+    exc: Exception, kinds: Sequence[tuple[type[Exception], type[PersistenceError]]]
+) -> PersistenceError:
+    """The eventsourcing error for a driver's error, as the library's own paths raise them
+    (callers tell a stale write by its IntegrityError)."""
+    kind = next((ours for theirs, ours in kinds if isinstance(exc, theirs)), PersistenceError)
+    return kind(str(exc))
+
+
 class SQLiteWriter:
     """The one connection through which this process writes the SQLite file.
 
@@ -412,11 +431,7 @@ class SQLiteWriter:
                 cursor.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._roll_back()
-                kind = next(
-                    (ours for theirs, ours in _SQLITE_ERRORS if isinstance(exc, theirs)),
-                    PersistenceError,
-                )
-                raise kind(exc) from exc
+                raise _persistence_error(exc, _SQLITE_ERRORS) from exc
             except BaseException:
                 self._roll_back()
                 raise
@@ -444,6 +459,104 @@ class SQLiteWriter:
             self._connection.close()
 
 
+_POSTGRES_ERRORS: tuple[tuple[type[PsycopgError], type[PersistenceError]], ...] = (
+    (PsycopgIntegrityError, IntegrityError),
+    (PsycopgOperationalError, OperationalError),
+    (PsycopgInterfaceError, InterfaceError),
+)
+
+
+class PostgresWriter:
+    """The one connection through which this process appends events to PostgreSQL, one
+    round trip per transaction.
+
+    The library's insert takes a pooled connection and sends BEGIN, the lock, NOTIFY, the
+    insert and COMMIT in a pipeline it waits on twice, plus the pool's own bookkeeping, and
+    the table lock is held all the while, so every other writer waits out those round
+    trips too. Here the same statements go as one simple-protocol message (parameters bound
+    on this side), which PostgreSQL runs as one implicit transaction: it commits when the
+    last statement succeeds and rolls back whole when any fails, leaving nothing to send
+    afterwards. What readers rely on is kept: `LOCK TABLE ... IN EXCLUSIVE MODE` comes first,
+    so notification ids commit in the order they are issued and a projector following the
+    log never passes a gap that fills later; NOTIFY still wakes the library's subscribers;
+    a taken (job, version) still raises eventsourcing's IntegrityError, on which optimistic
+    concurrency depends. When the link breaks mid-write (a restarted server, a dropped idle
+    connection), the transaction committed whole or not at all: a new connection finds out
+    which, and writes it again only if it did not, as the library's pool would retry.
+    """
+
+    _COLUMNS = "(originator_id, originator_version, topic, state)"
+
+    def __init__(self, datastore: PostgresDatastore, events_table: str, channel: str) -> None:
+        self._connect_args: dict[str, Any] = {
+            **datastore.pool.kwargs,
+            "connect_timeout": max(1, round(datastore.pool.timeout)),
+        }
+        table = SQL("{}.{}").format(Identifier(datastore.schema), Identifier(events_table))
+        self._head = SQL(
+            "SET LOCAL lock_timeout = '{timeout}s'; LOCK TABLE {table} IN EXCLUSIVE MODE; "
+            "NOTIFY {channel}; INSERT INTO {table} {columns} VALUES "
+        ).format(
+            timeout=SQL(str(int(datastore.lock_timeout))),
+            table=table,
+            channel=Identifier(channel),
+            columns=SQL(self._COLUMNS),
+        )
+        self._row = SQL("(%s, %s, %s, %s)")
+        self._select = SQL(
+            "SELECT state FROM {} WHERE originator_id = %s AND originator_version = %s"
+        ).format(table)
+        self._lock = threading.Lock()
+        self._connection: Connection[Any] | None = None
+
+    def insert_events(self, stored: Sequence[StoredEvent]) -> None:
+        """Append events in one transaction; a taken (job, version) raises IntegrityError."""
+        if not stored:
+            return
+        statement = self._head + SQL(", ").join([self._row] * len(stored))
+        params = [
+            value
+            for s in stored
+            for value in (s.originator_id, s.originator_version, s.topic, s.state)
+        ]
+        with self._lock:
+            try:
+                try:
+                    self._connected().execute(statement, params)
+                except (PsycopgOperationalError, PsycopgInterfaceError):
+                    if self._connection is None or not self._connection.broken:
+                        raise
+                    self._drop()
+                    if not self._stored(stored[0]):
+                        self._connected().execute(statement, params)
+            except PsycopgError as exc:
+                if self._connection is not None and self._connection.broken:
+                    self._drop()
+                raise _persistence_error(exc, _POSTGRES_ERRORS) from exc
+
+    def _stored(self, event: StoredEvent) -> bool:
+        """Whether `event` itself (not another writer's at its version) is in the store."""
+        key = (event.originator_id, event.originator_version)
+        row = self._connected().execute(self._select, key).fetchone()
+        return row is not None and bytes(row["state"]) == event.state
+
+    def _connected(self) -> Connection[Any]:
+        if self._connection is None or self._connection.closed:
+            self._connection = Connection.connect(
+                **self._connect_args, autocommit=True, cursor_factory=ClientCursor
+            )
+        return self._connection
+
+    def _drop(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+
+
 class SQLiteStoreFactory(SQLiteFactory):
     """eventsourcing's SQLite factory with a WAL pool whose fsync policy is a setting.
 
@@ -463,17 +576,37 @@ class SQLiteStoreFactory(SQLiteFactory):
         self.datastore.pool = tuned
 
 
+class _PostgresRecorder(PostgresApplicationRecorder):
+    """The library's recorder without the insert function it replaces on every open.
+
+    The function serves only POSTGRES_ENABLE_DB_FUNCTIONS, a path this ledger never takes
+    (it skips the table lock; PostgresWriter inserts itself), and two processes replacing
+    one function at once is refused outright ("tuple concurrently updated"), so two
+    processes opening a ledger together could fail for nothing."""
+
+    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str) -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        del self.sql_create_statements[self.create_insert_function_statement_index]
+
+
 class PostgresStoreFactory(PostgresFactory):
     """eventsourcing's PostgreSQL factory, creating the configured schema if it is missing
     (the library expects it to exist), so a schema of its own is one setting away."""
 
+    application_recorder_class = _PostgresRecorder
+
     def __init__(self, env: Environment | EnvType | None) -> None:
         super().__init__(env)
         schema = self.datastore.schema
-        if schema != "public":  # two processes racing here: one gets IntegrityError, and
-            # `Ledger.open` tries once more, as it does for the tables themselves
+        if schema == "public":
+            return
+        try:  # two processes racing here: one gets IntegrityError, and `Ledger.open`
+            # tries once more, as it does for the tables themselves
             with self.datastore.transaction(commit=True) as cursor:
                 cursor.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(schema)))
+        except BaseException:
+            self.close()  # nobody else holds this factory, so nobody else could close its pool
+            raise
 
 
 def _store_env(settings: Settings) -> dict[str, str]:
@@ -522,6 +655,16 @@ class Ledger(Application[str]):
 
     def __init__(self, env: EnvType | None = None, *, ledger: LedgerSettings | None = None) -> None:
         self._ledger_settings = ledger or LedgerSettings()
+        try:
+            self._construct(env)
+        except BaseException:
+            # A ledger that failed half-way (say, another process created the tables at the
+            # same moment, which `open` answers by trying again) must not keep connections.
+            self.close()
+            raise
+
+    def _construct(self, env: EnvType | None) -> None:
+        """Everything `__init__` sets up, apart so that a failure half-way is cleaned up."""
         super().__init__(env)
         self._cache: OrderedDict[str, Job] = OrderedDict()
         self._cache_lock = threading.Lock()
@@ -537,7 +680,16 @@ class Ledger(Application[str]):
             if isinstance(datastore, SQLiteDatastore)
             else None
         )
-        self._insert = self._writer.insert_events if self._writer else self.recorder.insert_events
+        self._pg_writer = (
+            PostgresWriter(
+                datastore,
+                self.recorder.events_table_name,  # type: ignore[attr-defined]
+                self.recorder.channel_name,  # type: ignore[attr-defined]
+            )
+            if isinstance(datastore, PostgresDatastore)
+            else None
+        )
+        self._insert = (self._writer or self._pg_writer or self.recorder).insert_events
         window = self._ledger_settings.group_commit_window_ms / 1000
         self.group_commit = (
             GroupCommit(self._insert, window_seconds=window)
@@ -585,10 +737,13 @@ class Ledger(Application[str]):
         return Environment(name, dict(env or {}))
 
     def close(self) -> None:
+        """Release every connection; also safe on a ledger whose construction failed."""
         self.stop_projecting()
-        if getattr(self, "_writer", None) is not None:
-            self._writer.close()
-        super().close()
+        for writer in (getattr(self, "_writer", None), getattr(self, "_pg_writer", None)):
+            if writer is not None:
+                writer.close()
+        if getattr(self, "factory", None) is not None:
+            super().close()
 
     # --- commands --------------------------------------------------------------------------
 
@@ -828,8 +983,24 @@ class Ledger(Application[str]):
         namespace: str | None = None,
         limit: int = 20,
         next_token: str | None = None,
+        *,
+        order_by: str = "created_at",
+        oldest_first: bool = False,
+        labels: LabelTest | None = None,
+        scan_limit: int | None = None,
     ) -> Page:
-        """Jobs newest first, filtered, one page at a time."""
+        """Jobs newest first (or `oldest_first`), by creation or by latest change (`order_by`
+        created_at or modified_at), filtered, one page at a time, each page read from an
+        index. Pass `next_token` back with the same order and filters for the next page.
+
+        `labels` tests a job's labels; it is applied while reading the index, and with a
+        `scan_limit` at most that many jobs are read for one page: a page cut short there
+        still carries a next_token, from which the next call reads on."""
+        order = _ORDERS.get(order_by)
+        if order is None:
+            raise BadQuery(f"Cannot order jobs by {order_by!r}. Use created_at or modified_at.")
+        if scan_limit is not None and scan_limit < 1:
+            raise BadQuery("The scan limit must be at least 1.")
         states = [state] if isinstance(state, str) else list(state or [])
         known = set(JobState)
         unknown = [s for s in states if s not in known]
@@ -847,20 +1018,19 @@ class Ledger(Application[str]):
                 )
             before = int(next_token)
         self.catch_up()
-        rows = self.projection.page(
-            PageQuery(
-                states=[str(s) for s in states],
-                name=name,
-                job_cid=job_cid,
-                source_ref=source_ref,
-                namespace=namespace,
-                before=before,
-                limit=limit + 1,
-            )
+        query = PageQuery(
+            states=[str(s) for s in states],
+            name=name,
+            job_cid=job_cid,
+            source_ref=source_ref,
+            namespace=namespace,
+            before=before,
+            oldest_first=oldest_first,
+            order=order,
+            limit=limit,
         )
-        more = len(rows) > limit
-        rows = rows[:limit]
-        token = str(rows[-1].created_seq) if more else None
+        rows, key = self.projection.page_matching(query, labels, scan_limit)
+        token = None if key is None else str(key)
         return Page(items=[JobView.of(self._fresh(r.job_id)) for r in rows], next_token=token)
 
     def pending(self, limit: int = 100) -> list[JobView]:

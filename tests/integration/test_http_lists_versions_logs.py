@@ -15,7 +15,7 @@ import pytest
 from websockets.sync.client import ClientConnection, connect
 
 from adapters.settings import AppSettings
-from engine.results import execution_results_dir
+from engine.results import PIECE_BYTES, execution_results_dir
 from engine.wire import PagingToken
 from tests.integration.http_server import ADMIN, JOBS, Api, assert_error, docker_job, serve
 
@@ -81,12 +81,42 @@ def test_label_selectors_split_on_commas_outside_sets_and_are_bounded(api: Api) 
     assert "limit" in refused.Message
 
 
-def test_sorting_more_jobs_than_the_server_reads_is_a_clear_400(api: Api) -> None:
-    for n in range(7):
-        api.submit(Job=docker_job(f"job-{n}"))
-    error = assert_error(api.client().get(JOBS, params={"order_by": "created_at"}), 400)
-    assert "at most 6 jobs" in error.Message
-    assert len(walk(api, limit=4)) == 7, "the default order pages through any number"
+def test_every_order_lists_more_jobs_than_the_scan_limit(api: Api) -> None:
+    ids = [api.submit(Job=docker_job(f"job-{n}")) for n in range(8)]
+    api.ledger.stop(ids[0], reason="touched last")
+    created = [f"job-{n}" for n in range(8)]
+    assert walk(api, limit=3, order_by="created_at") == created
+    assert walk(api, limit=3, order_by="modified_at", reverse="true") == [
+        "job-0",
+        *created[:0:-1],
+    ]
+    assert len(walk(api, limit=4)) == 8, "the default order pages through any number"
+
+
+def test_pages_hold_still_while_jobs_are_submitted_and_changed(api: Api) -> None:
+    ids = [api.submit(Job=docker_job(f"job-{n}")) for n in range(4)]
+    client = api.client()
+    newest_first = {"limit": 2, "order_by": "created_at", "reverse": "true"}
+    first = client.get(JOBS, params=newest_first).json()
+    api.submit(Job=docker_job("job-4"))  # ahead of the cursor: an offset would shift
+    api.ledger.stop(ids[3], reason="changed after it was listed")
+    api.ledger.stop(ids[0], reason="changed before it was listed")
+    listed, token = [job["Name"] for job in first["Items"]], first["NextToken"]
+    while token:  # the token carries the order and page size of page one
+        page = client.get(JOBS, params={"next_token": token}).json()
+        listed, token = listed + [job["Name"] for job in page["Items"]], page["NextToken"]
+    assert listed == ["job-3", "job-2", "job-1", "job-0"], "no job twice or missed"
+
+
+def test_a_sparse_selector_stops_at_the_scan_limit_with_a_token_to_read_on(api: Api) -> None:
+    for n in range(8):
+        api.submit(Job=docker_job(f"job-{n}", Labels={"tier": "gold" if n == 0 else "tin"}))
+    client = api.client()
+    first = client.get(JOBS, params={"limit": 5, "labels": "tier=gold"}).json()
+    assert first["Items"] == [] and first["NextToken"], "six jobs read, none matched"
+    second = client.get(JOBS, params={"next_token": first["NextToken"], "labels": "tier=gold"})
+    assert [job["Name"] for job in second.json()["Items"]] == ["job-0"]
+    assert second.json()["NextToken"] == ""
 
 
 def test_a_forged_page_token_is_refused(api: Api) -> None:
@@ -150,6 +180,26 @@ def test_a_line_longer_than_a_chunk_streams_in_bounded_pieces(api: Api) -> None:
         api.ledger.complete_execution(job_id, execution, exit_code=0)
         rest = [json.loads(message)["value"]["Line"] for message in socket]
     assert first + "".join(rest) == line
+
+
+FISH = "\N{FISH}"  # four bytes in UTF-8
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["ab" + FISH * 40_000, ("ab" + FISH * 99 + "\n") * 1000],
+    ids=["one-line-longer-than-a-piece", "many-lines"],
+)
+def test_a_character_across_a_piece_boundary_reaches_the_socket_whole(api: Api, text: str) -> None:
+    assert text.encode()[PIECE_BYTES] & 0xC0 == 0x80, "the first piece ends inside a fish"
+    job_id, execution, results = running_execution(api)
+    (results / "stdout").write_text(text, encoding="utf-8")
+    with follow(api, job_id) as socket:
+        api.ledger.complete_execution(job_id, execution, exit_code=0)
+        lines = [json.loads(message)["value"]["Line"] for message in socket]
+    assert "".join(lines) == text
+    if text.endswith("\n"):
+        assert lines == text.splitlines(keepends=True), "one frame per line"
 
 
 def test_a_server_fault_names_its_request_id_in_header_and_body(api: Api) -> None:
