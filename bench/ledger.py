@@ -11,7 +11,11 @@ driving each job through its lifecycle command by command (submit, queue, create
 complete), each command a durable write before it returns: from one thread, then from
 `--threads` threads at once (as the runner and the HTTP server do) with group commit on,
 on with a 2 ms window, and off; (3) the same inside `ledger.batch()` (one write per job);
-meanwhile (4) how far the read models lag behind, with the background projector on. Prints
+meanwhile (4) how far the read models lag behind, with the background projector on; (5) the
+eventsourcing library's own smallest aggregate for the same five events (bench/library_floor.py),
+saved at once per job and saved after every command: the figures issue 3's target came from.
+The default durability is FULL, sqlite3's own default, at which issue 3's floor figures
+(~4,200 jobs/s raw) were taken; the ledger's default setting is NORMAL, so run both. Prints
 one JSON object of medians; numbers vary by machine (and by what else runs on it).
 """
 
@@ -30,6 +34,7 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
+from bench.library_floor import BareLibrary
 from engine import Ledger, Source
 from engine.settings import LedgerSettings, Settings
 from spec.compiled import CompiledSpec, Report
@@ -159,11 +164,18 @@ def run(jobs: int, store: str, rounds: int, threads: int, synchronous: str) -> d
         f"{threads}_threads_no_group_commit": (threads, False, "alone"),
         "one_thread_batch_per_job": (1, True, "grouped"),
     }
-    rates: dict[str, list[float]] = {"raw": [], "raw_per_event": [], **{m: [] for m in modes}}
+    library = ("library_bare_save_at_once", "library_bare_save_per_command")
+    rates: dict[str, list[float]] = {
+        "raw": [],
+        "raw_per_event": [],
+        **{m: [] for m in library},
+        **{m: [] for m in modes},
+    }
     lags: dict[str, list[float]] = {mode: [] for mode in modes}
     groups: dict[str, tuple[int, int]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         raw = RawSqlite(Path(tmp) / "raw.db", synchronous)
+        bare = BareLibrary(Path(tmp) / "bare.db", synchronous, _JOB)
 
         def settings(group_commit: bool, window_ms: float) -> Settings:
             ledger = LedgerSettings(
@@ -183,6 +195,9 @@ def run(jobs: int, store: str, rounds: int, threads: int, synchronous: str) -> d
             for _ in range(rounds):
                 rates["raw"].append(raw.write(per_round))
                 rates["raw_per_event"].append(raw.write(per_round, per_event=True))
+                for mode in library:
+                    per_command = mode.endswith("per_command")
+                    rates[mode].append(bare.write(per_round, per_command=per_command))
                 for mode, (workers, batched, which) in modes.items():
                     ledger = ledgers[which]
                     before = _groups(ledger)
@@ -193,6 +208,7 @@ def run(jobs: int, store: str, rounds: int, threads: int, synchronous: str) -> d
                     seen = groups.get(mode, (0, 0))
                     groups[mode] = (seen[0] + after[0] - before[0], seen[1] + after[1] - before[1])
             report = grouped.verify()
+        bare.close()
 
     def summary(mode: str) -> dict[str, float]:
         ratios = [r / f for r, f in zip(rates[mode], rates["raw"], strict=True)]
@@ -219,6 +235,15 @@ def run(jobs: int, store: str, rounds: int, threads: int, synchronous: str) -> d
                 3,
             ),
         },
+        **{
+            mode: {
+                "jobs_per_s": round(median(rates[mode])),
+                "ratio_to_raw": round(
+                    median(b / r for b, r in zip(rates[mode], rates["raw"], strict=True)), 3
+                ),
+            }
+            for mode in library
+        },
         **{mode: summary(mode) for mode in modes},
         "chain_verified": report.ok,
     }
@@ -236,7 +261,7 @@ def main() -> None:
     parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--threads", type=int, default=8)
-    parser.add_argument("--synchronous", choices=("NORMAL", "FULL"), default="NORMAL")
+    parser.add_argument("--synchronous", choices=("NORMAL", "FULL"), default="FULL")
     args = parser.parse_args()
     result = run(args.jobs, args.store, args.rounds, args.threads, args.synchronous)
     print(json.dumps(result, indent=2))

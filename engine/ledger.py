@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import logging
 import re
-import sqlite3
 import threading
 import time
 from collections import OrderedDict
@@ -29,33 +28,13 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import (
     InfrastructureFactoryError,
     IntegrityError,
-    InterfaceError,
     Mapper,
     MapperDeserialisationError,
-    OperationalError,
     PersistenceError,
     StoredEvent,
 )
-from eventsourcing.postgres import (
-    PostgresApplicationRecorder,
-    PostgresDatastore,
-    PostgresFactory,
-)
-from eventsourcing.sqlite import (
-    SQLiteConnection,
-    SQLiteConnectionPool,
-    SQLiteCursor,
-    SQLiteDatastore,
-    SQLiteFactory,
-    SQLiteTransaction,
-)
+from eventsourcing.sqlite import SQLiteDatastore
 from eventsourcing.utils import Environment, EnvType, get_topic, resolve_topic
-from psycopg import ClientCursor, Connection
-from psycopg import Error as PsycopgError
-from psycopg import IntegrityError as PsycopgIntegrityError
-from psycopg import InterfaceError as PsycopgInterfaceError
-from psycopg import OperationalError as PsycopgOperationalError
-from psycopg.sql import SQL, Identifier
 
 from engine.executors.registry import EXECUTOR_CHOICES
 from engine.group_commit import GroupCommit
@@ -74,6 +53,7 @@ from engine.job import (
 )
 from engine.projections import JobsProjection, LabelTest, Order, PageQuery
 from engine.settings import LedgerSettings, Settings
+from engine.sqlite_store import SQLiteWriter
 from spec.compiled import CompiledSpec
 
 __all__ = [
@@ -339,276 +319,6 @@ class JobEventMapper(Mapper[str]):
         return event
 
 
-class _WriteFirstTransaction(SQLiteTransaction):
-    """A write transaction that takes the write lock as it begins (BEGIN IMMEDIATE).
-
-    With a plain BEGIN, a transaction that reads before it writes (creating tables that
-    exist, the projection's upsert) holds a snapshot; if another process commits before its
-    first write, SQLite refuses the write at once (SQLITE_BUSY_SNAPSHOT) instead of waiting
-    out the busy timeout. Taking the lock first makes it wait its turn."""
-
-    def __enter__(self) -> SQLiteCursor:
-        cursor = self.connection.cursor()
-        cursor.execute("BEGIN IMMEDIATE" if self.commit else "BEGIN")
-        return cursor
-
-
-class _SQLiteConnection(SQLiteConnection):
-    @contextmanager
-    def transaction(self, *, commit: bool) -> Iterator[SQLiteCursor]:
-        with _WriteFirstTransaction(self, commit=commit) as cursor, cursor:
-            yield cursor
-
-
-class _SQLitePool(SQLiteConnectionPool):
-    """The library's pool, plus the durability level the settings ask for on each connection."""
-
-    synchronous = "NORMAL"
-
-    def connect(self) -> sqlite3.Connection:
-        """A plain sqlite3 connection set up as every connection to the ledger's file is."""
-        try:
-            connection = sqlite3.connect(
-                database=self.db_name,
-                uri=True,
-                check_same_thread=False,
-                isolation_level=None,  # the library issues BEGIN itself
-                cached_statements=128,  # the library passes True, which means a cache of 1
-                timeout=self.lock_timeout or 5,
-            )
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute(f"PRAGMA synchronous={self.synchronous}")
-        except sqlite3.Error as exc:
-            raise InterfaceError(exc) from exc
-        connection.row_factory = sqlite3.Row
-        return connection
-
-    def _create_connection(self) -> SQLiteConnection:
-        return _SQLiteConnection(sqlite_conn=self.connect(), max_age=self.max_age)
-
-
-_SQLITE_ERRORS: tuple[tuple[type[sqlite3.Error], type[PersistenceError]], ...] = (
-    (sqlite3.IntegrityError, IntegrityError),
-    (sqlite3.OperationalError, OperationalError),
-)
-
-
-def _persistence_error(
-    exc: Exception, kinds: Sequence[tuple[type[Exception], type[PersistenceError]]]
-) -> PersistenceError:
-    """The eventsourcing error for a driver's error, as the library's own paths raise them
-    (callers tell a stale write by its IntegrityError)."""
-    kind = next((ours for theirs, ours in kinds if isinstance(exc, theirs)), PersistenceError)
-    return kind(str(exc))
-
-
-class SQLiteWriter:
-    """The one connection through which this process writes the SQLite file.
-
-    Every write of a process queues for SQLite's single write lock anyway; taking turns on a
-    Python lock in front of one long-lived connection costs a few microseconds, where a
-    pooled connection per write (semaphore, reader/writer interlock, bookkeeping, a cursor
-    wrapper) cost more than the insert itself. Commands and the read models' upserts both
-    write through here, so within a process they never meet in SQLite's busy handler, which
-    waits by sleeping. Other processes still wait on the file lock (BEGIN IMMEDIATE).
-    """
-
-    def __init__(self, pool: _SQLitePool, events_table: str) -> None:
-        self._connection = pool.connect()
-        self._lock = threading.Lock()
-        self._insert = f"INSERT INTO {events_table} VALUES (?,?,?,?)"
-        self._probe = f"SELECT 1 FROM {events_table} WHERE originator_id = ? LIMIT 1"
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Cursor]:
-        """A write transaction, committed when the block ends and rolled back if it raises;
-        sqlite3's errors come out as eventsourcing's, as the library's own path raises them."""
-        with self._lock:
-            cursor = self._connection.cursor()
-            try:
-                cursor.execute("BEGIN IMMEDIATE")
-                yield cursor
-                cursor.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._roll_back()
-                raise _persistence_error(exc, _SQLITE_ERRORS) from exc
-            except BaseException:
-                self._roll_back()
-                raise
-            finally:
-                cursor.close()
-
-    def insert_events(self, stored: Sequence[StoredEvent]) -> None:
-        """Append events in one transaction; a taken (job, version) raises IntegrityError."""
-        rows = [(s.originator_id, s.originator_version, s.topic, s.state) for s in stored]
-        with self.transaction() as cursor:
-            cursor.executemany(self._insert, rows)
-
-    def has_events(self, originator_id: str) -> bool:
-        """Whether anything of `originator_id` is stored: one probe of the primary key, on
-        this connection rather than a pooled one (which costs ten times the query)."""
-        with self._lock:
-            return self._connection.execute(self._probe, (originator_id,)).fetchone() is not None
-
-    def _roll_back(self) -> None:
-        if self._connection.in_transaction:
-            self._connection.rollback()
-
-    def close(self) -> None:
-        with self._lock:
-            self._connection.close()
-
-
-_POSTGRES_ERRORS: tuple[tuple[type[PsycopgError], type[PersistenceError]], ...] = (
-    (PsycopgIntegrityError, IntegrityError),
-    (PsycopgOperationalError, OperationalError),
-    (PsycopgInterfaceError, InterfaceError),
-)
-
-
-class PostgresWriter:
-    """The one connection through which this process appends events to PostgreSQL, one
-    round trip per transaction.
-
-    The library's insert takes a pooled connection and sends BEGIN, the lock, NOTIFY, the
-    insert and COMMIT in a pipeline it waits on twice, plus the pool's own bookkeeping, and
-    the table lock is held all the while, so every other writer waits out those round
-    trips too. Here the same statements go as one simple-protocol message (parameters bound
-    on this side), which PostgreSQL runs as one implicit transaction: it commits when the
-    last statement succeeds and rolls back whole when any fails, leaving nothing to send
-    afterwards. What readers rely on is kept: `LOCK TABLE ... IN EXCLUSIVE MODE` comes first,
-    so notification ids commit in the order they are issued and a projector following the
-    log never passes a gap that fills later; NOTIFY still wakes the library's subscribers;
-    a taken (job, version) still raises eventsourcing's IntegrityError, on which optimistic
-    concurrency depends. When the link breaks mid-write (a restarted server, a dropped idle
-    connection), the transaction committed whole or not at all: a new connection finds out
-    which, and writes it again only if it did not, as the library's pool would retry.
-    """
-
-    _COLUMNS = "(originator_id, originator_version, topic, state)"
-
-    def __init__(self, datastore: PostgresDatastore, events_table: str, channel: str) -> None:
-        self._connect_args: dict[str, Any] = {
-            **datastore.pool.kwargs,
-            "connect_timeout": max(1, round(datastore.pool.timeout)),
-        }
-        table = SQL("{}.{}").format(Identifier(datastore.schema), Identifier(events_table))
-        self._head = SQL(
-            "SET LOCAL lock_timeout = '{timeout}s'; LOCK TABLE {table} IN EXCLUSIVE MODE; "
-            "NOTIFY {channel}; INSERT INTO {table} {columns} VALUES "
-        ).format(
-            timeout=SQL(str(int(datastore.lock_timeout))),
-            table=table,
-            channel=Identifier(channel),
-            columns=SQL(self._COLUMNS),
-        )
-        self._row = SQL("(%s, %s, %s, %s)")
-        self._select = SQL(
-            "SELECT state FROM {} WHERE originator_id = %s AND originator_version = %s"
-        ).format(table)
-        self._lock = threading.Lock()
-        self._connection: Connection[Any] | None = None
-
-    def insert_events(self, stored: Sequence[StoredEvent]) -> None:
-        """Append events in one transaction; a taken (job, version) raises IntegrityError."""
-        if not stored:
-            return
-        statement = self._head + SQL(", ").join([self._row] * len(stored))
-        params = [
-            value
-            for s in stored
-            for value in (s.originator_id, s.originator_version, s.topic, s.state)
-        ]
-        with self._lock:
-            try:
-                try:
-                    self._connected().execute(statement, params)
-                except (PsycopgOperationalError, PsycopgInterfaceError):
-                    if self._connection is None or not self._connection.broken:
-                        raise
-                    self._drop()
-                    if not self._stored(stored[0]):
-                        self._connected().execute(statement, params)
-            except PsycopgError as exc:
-                if self._connection is not None and self._connection.broken:
-                    self._drop()
-                raise _persistence_error(exc, _POSTGRES_ERRORS) from exc
-
-    def _stored(self, event: StoredEvent) -> bool:
-        """Whether `event` itself (not another writer's at its version) is in the store."""
-        key = (event.originator_id, event.originator_version)
-        row = self._connected().execute(self._select, key).fetchone()
-        return row is not None and bytes(row["state"]) == event.state
-
-    def _connected(self) -> Connection[Any]:
-        if self._connection is None or self._connection.closed:
-            self._connection = Connection.connect(
-                **self._connect_args, autocommit=True, cursor_factory=ClientCursor
-            )
-        return self._connection
-
-    def _drop(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
-
-    def close(self) -> None:
-        with self._lock:
-            self._drop()
-
-
-class SQLiteStoreFactory(SQLiteFactory):
-    """eventsourcing's SQLite factory with a WAL pool whose fsync policy is a setting.
-
-    In WAL mode, synchronous=NORMAL keeps every committed event through a crash of the
-    process (the crash test kills writers with SIGKILL); only an operating-system crash or
-    power loss may drop the last commits, and never corrupts the file.
-    """
-
-    SQLITE_SYNCHRONOUS = "SQLITE_SYNCHRONOUS"
-
-    def __init__(self, env: Environment | EnvType | None) -> None:
-        super().__init__(env)
-        pool = self.datastore.pool
-        tuned = _SQLitePool(db_name=pool.db_name, lock_timeout=pool.lock_timeout)
-        tuned.synchronous = self.env.get(self.SQLITE_SYNCHRONOUS) or "NORMAL"
-        pool.close()
-        self.datastore.pool = tuned
-
-
-class _PostgresRecorder(PostgresApplicationRecorder):
-    """The library's recorder without the insert function it replaces on every open.
-
-    The function serves only POSTGRES_ENABLE_DB_FUNCTIONS, a path this ledger never takes
-    (it skips the table lock; PostgresWriter inserts itself), and two processes replacing
-    one function at once is refused outright ("tuple concurrently updated"), so two
-    processes opening a ledger together could fail for nothing."""
-
-    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str) -> None:
-        super().__init__(datastore, events_table_name=events_table_name)
-        del self.sql_create_statements[self.create_insert_function_statement_index]
-
-
-class PostgresStoreFactory(PostgresFactory):
-    """eventsourcing's PostgreSQL factory, creating the configured schema if it is missing
-    (the library expects it to exist), so a schema of its own is one setting away."""
-
-    application_recorder_class = _PostgresRecorder
-
-    def __init__(self, env: Environment | EnvType | None) -> None:
-        super().__init__(env)
-        schema = self.datastore.schema
-        if schema == "public":
-            return
-        try:  # two processes racing here: one gets IntegrityError, and `Ledger.open`
-            # tries once more, as it does for the tables themselves
-            with self.datastore.transaction(commit=True) as cursor:
-                cursor.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(schema)))
-        except BaseException:
-            self.close()  # nobody else holds this factory, so nobody else could close its pool
-            raise
-
-
 def _store_env(settings: Settings) -> dict[str, str]:
     """The eventsourcing environment for the configured store (no other source is read)."""
     ledger = settings.ledger
@@ -624,7 +334,7 @@ def _store_env(settings: Settings) -> dict[str, str]:
             ) from exc
         return {
             **common,
-            "PERSISTENCE_MODULE": f"{__name__}:{SQLiteStoreFactory.__name__}",
+            "PERSISTENCE_MODULE": "engine.sqlite_store:SQLiteStoreFactory",
             "SQLITE_DBNAME": str(path),
             "SQLITE_SYNCHRONOUS": ledger.sqlite_synchronous,
             "SQLITE_LOCK_TIMEOUT": str(ledger.lock_timeout_seconds),
@@ -633,7 +343,7 @@ def _store_env(settings: Settings) -> dict[str, str]:
         pg = ledger.postgres
         return {
             **common,
-            "PERSISTENCE_MODULE": f"{__name__}:{PostgresStoreFactory.__name__}",
+            "PERSISTENCE_MODULE": "engine.postgres_store:PostgresStoreFactory",
             "POSTGRES_DBNAME": pg.dbname,
             "POSTGRES_HOST": pg.host,
             "POSTGRES_PORT": str(pg.port),
@@ -680,15 +390,16 @@ class Ledger(Application[str]):
             if isinstance(datastore, SQLiteDatastore)
             else None
         )
-        self._pg_writer = (
-            PostgresWriter(
+        postgres = self._ledger_settings.store == "postgres"
+        self._pg_writer = None
+        if postgres:  # imported here: the SQLite default never loads the PostgreSQL driver
+            from engine.postgres_store import PostgresWriter
+
+            self._pg_writer = PostgresWriter(
                 datastore,
                 self.recorder.events_table_name,  # type: ignore[attr-defined]
                 self.recorder.channel_name,  # type: ignore[attr-defined]
             )
-            if isinstance(datastore, PostgresDatastore)
-            else None
-        )
         self._insert = (self._writer or self._pg_writer or self.recorder).insert_events
         window = self._ledger_settings.group_commit_window_ms / 1000
         self.group_commit = (
@@ -699,7 +410,7 @@ class Ledger(Application[str]):
         self.projection = JobsProjection(
             datastore=datastore,
             writer=self._writer.transaction if self._writer else None,
-            postgres=isinstance(datastore, PostgresDatastore),
+            postgres=postgres,
             schema=getattr(datastore, "schema", ""),
             select_notifications=self.recorder.select_notifications,
             to_event=self.mapper.to_domain_event,  # type: ignore[arg-type]
