@@ -45,6 +45,12 @@ class ServerSettings(BaseModel):
     refused_burst: int = Field(
         10, gt=0, description="failed authentications a client address may make at once"
     )
+    rate_limit_callers: int = Field(
+        100_000,
+        gt=0,
+        description="most keys or addresses whose request rate is tracked at once (the "
+        "longest idle is forgotten first)",
+    )
     history_page_limit: int = Field(100, gt=0, description="history items per page by default")
     history_head_off_loop: bool | None = Field(
         None,
@@ -52,7 +58,7 @@ class ServerSettings(BaseModel):
         "(default: only when the store is not SQLite)",
     )
     list_scan_limit: int = Field(
-        5000, gt=0, description="most jobs one list request reads (sorting reads them all)"
+        5000, gt=0, description="most jobs one list request reads to test a label selector"
     )
     log_poll_seconds: float = Field(
         0.2, gt=0, description="how often a followed log checks for new output"

@@ -1,7 +1,7 @@
 """HTTP API throughput beside its floor: `python3 -m bench.http [--seconds 5] [--clients 16]
-[--runs 3]`.
+[--writers 4] [--runs 3]`.
 
-Three scenarios per run, same machine, same load generator (bare asyncio HTTP/1.1,
+Four scenarios per run, same machine, same load generator (bare asyncio HTTP/1.1,
 keep-alive, N concurrent connections on loopback), the whole set run `--runs` times:
 
 - floor:   a bare ASGI app on the same server stack (uvicorn, same settings) returning a
@@ -9,7 +9,13 @@ keep-alive, N concurrent connections on loopback), the whole set run `--runs` ti
 - submit:  PUT /api/v1/orchestrator/jobs on `klippfisk serve --no-runner` (compile, append
            to the SQLite ledger, answer);
 - history: GET /api/v1/orchestrator/jobs/{id}/history of one job, as `bacalhau job run`
-           polls it.
+           polls it, on an idle ledger (so every poll after the first is a cache hit);
+- history_under_writes: the same polls on N connections while `--writers` more connections
+           submit jobs (the "writes" row): every write moves the ledger, so polls miss the
+           cache as they do on a busy server. Its CPU per request counts both kinds.
+
+Every submitted job has a name of its own (no run or scenario repeats one), so each is a
+new job rather than a refused identical resubmission.
 
 Targets (issue 5): submit >= 30% and history >= 50% of the floor's requests per second.
 Besides requests per second, each scenario reports the server's CPU time per request (from
@@ -70,6 +76,7 @@ class Result:
     failed: int
     seconds: float
     cpu_seconds: float | None  # the server process's CPU time over the scenario
+    served: int = 0  # requests that CPU time served, when more than this row's `ok`
 
     @property
     def rate(self) -> float:
@@ -77,7 +84,8 @@ class Result:
 
     @property
     def cpu_per_request(self) -> float | None:
-        return self.cpu_seconds / self.ok if self.cpu_seconds is not None and self.ok else None
+        served = self.served or self.ok
+        return self.cpu_seconds / served if self.cpu_seconds is not None and served else None
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -132,11 +140,17 @@ class Connection:
 Request = Callable[[Connection, int], Awaitable[int]]
 
 
-async def hammer(
-    name: str, url: str, pid: int, request: Request, clients: int, seconds: float
-) -> Result:
-    """`clients` connections send `request` back to back for `seconds`; count the 200s and
-    the CPU the server (process `pid`) spent meanwhile."""
+@dataclass
+class Load:
+    """What `drive` did: 200s, other answers, seconds taken."""
+
+    ok: int
+    failed: int
+    seconds: float
+
+
+async def drive(url: str, request: Request, clients: int, seconds: float) -> Load:
+    """`clients` connections send `request` back to back for `seconds`; count the 200s."""
     ok = failed = 0
     deadline = time.monotonic() + seconds
 
@@ -155,18 +169,51 @@ async def hammer(
         finally:
             connection.close()
 
-    cpu_before = cpu_seconds(pid)
     started = time.monotonic()
     await asyncio.gather(*(worker(i) for i in range(clients)))
-    elapsed = time.monotonic() - started
-    cpu_after = cpu_seconds(pid)
-    cpu = cpu_after - cpu_before if cpu_before is not None and cpu_after is not None else None
-    return Result(name, ok, failed, elapsed, cpu)
+    return Load(ok, failed, time.monotonic() - started)
 
 
-def job(n: int) -> dict[str, Any]:
+async def hammer(
+    name: str, url: str, pid: int, request: Request, clients: int, seconds: float
+) -> Result:
+    """`drive` one kind of request, and the CPU the server (process `pid`) spent meanwhile."""
+    cpu_before = cpu_seconds(pid)
+    load = await drive(url, request, clients, seconds)
+    cpu = _spent(pid, cpu_before)
+    return Result(name, load.ok, load.failed, load.seconds, cpu)
+
+
+async def hammer_both(
+    names: tuple[str, str],
+    url: str,
+    pid: int,
+    requests: tuple[Request, Request],
+    clients: tuple[int, int],
+    seconds: float,
+) -> list[Result]:
+    """Two kinds of request at once; the server's CPU is charged to the first row, per
+    request of either kind (it cannot be split between them)."""
+    cpu_before = cpu_seconds(pid)
+    first, second = await asyncio.gather(
+        *(drive(url, r, c, seconds) for r, c in zip(requests, clients, strict=True))
+    )
+    cpu = _spent(pid, cpu_before)
+    served = first.ok + second.ok
+    return [
+        Result(names[0], first.ok, first.failed, first.seconds, cpu, served),
+        Result(names[1], second.ok, second.failed, second.seconds, None),
+    ]
+
+
+def _spent(pid: int, before: float | None) -> float | None:
+    after = cpu_seconds(pid)
+    return after - before if before is not None and after is not None else None
+
+
+def job(name: str) -> dict[str, Any]:
     task = {"Name": "main", "Engine": {"Type": "docker", "Params": {"Image": "ubuntu:24.04"}}}
-    return {"Job": {"Name": f"bench-{n}", "Type": "batch", "Count": 1, "Tasks": [task]}}
+    return {"Job": {"Name": name, "Type": "batch", "Count": 1, "Tasks": [task]}}
 
 
 def start_floor(port_file: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -198,27 +245,40 @@ class Server:
 
 
 async def measure(
-    floor: Server, api: Server, clients: int, seconds: float, run: int
+    floor: Server, api: Server, load: tuple[int, int], seconds: float, run: int
 ) -> list[Result]:
+    """One run of every scenario; `load` is (polling or submitting clients, writers)."""
+    clients, writers = load
     headers = {"Authorization": f"Bearer {KEY}"}
     async with httpx.AsyncClient(base_url=api.url, headers=headers) as client:
-        job_id = (await client.put(JOBS, json=job(-1 - run))).json()["JobID"]
+        job_id = (await client.put(JOBS, json=job(f"bench-{run}-polled"))).json()["JobID"]
     history_path = f"{JOBS}/{job_id}/history?limit=10"
 
     async def constant(connection: Connection, _: int) -> int:
         return await connection.request("GET", "/")
 
-    async def submit(connection: Connection, n: int) -> int:
-        body = json.dumps(job(run * 100_000_000 + n)).encode()
-        return await connection.request("PUT", JOBS, body)
+    def submitting(scenario: str) -> Request:
+        async def submit(connection: Connection, n: int) -> int:
+            body = json.dumps(job(f"bench-{run}-{scenario}-{n}")).encode()
+            return await connection.request("PUT", JOBS, body)
+
+        return submit
 
     async def history(connection: Connection, _: int) -> int:
         return await connection.request("GET", history_path)
 
     return [
         await hammer("floor", floor.url, floor.pid, constant, clients, seconds),
-        await hammer("submit", api.url, api.pid, submit, clients, seconds),
+        await hammer("submit", api.url, api.pid, submitting("submit"), clients, seconds),
         await hammer("history", api.url, api.pid, history, clients, seconds),
+        *await hammer_both(
+            ("hist+writes", "writes"),
+            api.url,
+            api.pid,
+            (history, submitting("writes")),
+            (clients, writers),
+            seconds,
+        ),
     ]
 
 
@@ -230,7 +290,7 @@ def report(results: list[Result]) -> None:
     """One run: each scenario's rate, its share of the floor's, and its CPU per request."""
     floor = results[0]
     print(
-        f"{'scenario':<10}{'ok':>8}{'failed':>8}{'req/s':>9}{'of floor':>10}"
+        f"{'scenario':<12}{'ok':>8}{'failed':>8}{'req/s':>9}{'of floor':>10}"
         f"{'cpu us/req':>12}{'x floor':>9}"
     )
     for r in results:
@@ -238,7 +298,7 @@ def report(results: list[Result]) -> None:
         cpu, floor_cpu = r.cpu_per_request, floor.cpu_per_request
         times = f"{cpu / floor_cpu:.1f}" if cpu is not None and floor_cpu else "-"
         print(
-            f"{r.name:<10}{r.ok:>8}{r.failed:>8}{r.rate:>9.0f}{share:>10.0%}"
+            f"{r.name:<12}{r.ok:>8}{r.failed:>8}{r.rate:>9.0f}{share:>10.0%}"
             f"{_cpu_text(cpu):>12}{times:>9}"
         )
 
@@ -258,7 +318,7 @@ def summary(runs: list[list[Result]]) -> bool:
             met = met and min(shares) >= target
         cpu = f"{min(cpus) * 1e6:.0f}-{max(cpus) * 1e6:.0f} us/req" if cpus else "-"
         print(
-            f"{name:<10}{min(rates):>7.0f}-{max(rates):<7.0f}req/s "
+            f"{name:<12}{min(rates):>7.0f}-{max(rates):<7.0f}req/s "
             f"{min(shares):>4.0%}-{max(shares):<5.0%}of floor  cpu {cpu}  {verdict}"
         )
     return met
@@ -268,6 +328,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="per scenario")
     parser.add_argument("--clients", type=int, default=16, help="concurrent connections")
+    parser.add_argument(
+        "--writers", type=int, default=4, help="submitting connections beside the polls"
+    )
     parser.add_argument("--runs", type=int, default=3, help="times to run every scenario")
     args = parser.parse_args()
     runs: list[list[Result]] = []
@@ -285,7 +348,11 @@ def main() -> int:
                 api = Server(api_url, api_process.pid)
                 for run in range(args.runs):
                     print(f"run {run + 1} of {args.runs}")
-                    runs.append(asyncio.run(measure(floor, api, args.clients, args.seconds, run)))
+                    runs.append(
+                        asyncio.run(
+                            measure(floor, api, (args.clients, args.writers), args.seconds, run)
+                        )
+                    )
                     report(runs[-1])
         finally:
             floor_process.terminate()

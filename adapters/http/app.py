@@ -4,11 +4,12 @@
 anonymous mode off loopback is refused), then wires the routers, the error handlers and the
 guard. The runner, when given, runs for the app's lifetime in the same process.
 
-The guard and the history fast path wrap the FastAPI app from outside rather than sitting in
+The guard and the two fast paths wrap the FastAPI app from outside rather than sitting in
 its middleware stack: every request passes them, and FastAPI's own layers (error catching,
-telemetry probes, body-limit wrapping) cost more than the guard itself. Outside, a repeated
-history poll is answered before any of that runs, and every response, the 500s that
-FastAPI's outermost error layer writes included, passes the guard's request-id tagging.
+telemetry probes, body-limit wrapping) cost more than the guard itself. Outside, a job
+submission and a repeated history poll are answered before any of that runs, and every
+response, the 500s that FastAPI's outermost error layer writes included, passes the guard's
+request-id tagging.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from adapters.http.guard import Guard, is_loopback
 from adapters.http.history_cache import HistoryCache, HistoryFastPath
 from adapters.http.problems import install_problem_handlers
 from adapters.http.schemas import ERROR_RESPONSES
+from adapters.http.submit_fast_path import SubmitFastPath
 from adapters.settings import AppSettings
 from engine import Ledger
 
@@ -92,5 +94,5 @@ def create_app(
     off_loop = settings.server.history_head_off_loop
     if off_loop is None:
         off_loop = settings.ledger.store != "sqlite"
-    fast_path = HistoryFastPath(app, cache, head_off_loop=off_loop)
-    return Guard(fast_path, settings.server)  # auth before the cache
+    history_fast_path = HistoryFastPath(app, cache, head_off_loop=off_loop)
+    return Guard(SubmitFastPath(history_fast_path, ledger), settings.server)  # auth first

@@ -14,20 +14,16 @@ import logging
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from adapters.http.asgi import ASGIApp, Message, Receive, Scope, Send
 from adapters.http.problems import BodyTooLarge, problem_response
+from adapters.http.rate_limit import Buckets
 from adapters.settings import ServerSettings
 
 __all__ = ["OPEN_PATHS", "Guard", "Principal", "is_loopback"]
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # Paths anyone may read: liveness, version and the API's own description.
 OPEN_PATHS = frozenset(
@@ -79,25 +75,6 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class _Buckets:
-    """Token buckets, one per caller: `rate` per second sustained, `burst` at once."""
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate, self.burst = rate, float(burst)
-        self.state: dict[str, tuple[float, float]] = {}
-
-    def take(self, key: str) -> float:
-        """0.0 when allowed, else the seconds to wait before trying again."""
-        now = time.monotonic()
-        level, last = self.state.get(key, (self.burst, now))
-        level = min(self.burst, level + (now - last) * self.rate)
-        if level < 1.0:
-            self.state[key] = (level, now)
-            return (1.0 - level) / self.rate
-        self.state[key] = (level - 1.0, now)
-        return 0.0
-
-
 def _too_many(message: str, wait: float) -> tuple[int, str, str, dict[str, str]]:
     seconds = max(1, int(wait + 0.999))
     return (
@@ -109,17 +86,24 @@ def _too_many(message: str, wait: float) -> tuple[int, str, str, dict[str, str]]
 
 
 class Guard:
-    """ASGI middleware in front of the whole API."""
+    """ASGI middleware in front of the whole API (`clock` paces the rate limits)."""
 
-    def __init__(self, app: ASGIApp, settings: ServerSettings) -> None:
+    def __init__(
+        self, app: ASGIApp, settings: ServerSettings, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.app = app
         self.settings = settings
         self.keys = {
             _digest(k.key.get_secret_value()): Principal(k.name or f"key-{i}", k.namespace)
             for i, k in enumerate(settings.api_keys)
         }
-        self.buckets = _Buckets(settings.rate_per_second, settings.rate_burst)
-        self.refusals = _Buckets(settings.refused_rate_per_second, settings.refused_burst)
+        most = settings.rate_limit_callers
+        self.buckets = Buckets(
+            settings.rate_per_second, settings.rate_burst, max_callers=most, clock=clock
+        )
+        self.refusals = Buckets(
+            settings.refused_rate_per_second, settings.refused_burst, max_callers=most, clock=clock
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):

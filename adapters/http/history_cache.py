@@ -15,6 +15,13 @@ reading among the requests of one event-loop turn: a reading taken now is forgot
 callback queued now, and the loop runs its ready queue in order, so it serves exactly the
 requests whose tasks were queued before it, whose bytes had arrived before it was taken.
 A write that finished before a request was sent is therefore always seen.
+
+On a busy server the head moves with every write to any job, so a page would rarely be
+fresh by the head alone. But a page depends only on its own job's events: when the head has
+moved and the poll names the job by its full id (as `bacalhau job run` does), the job's
+revision (its event count) is read instead, off the event loop; unchanged, the page is
+served and recorded as fresh at the new head. The head was read first, so a revision read
+after it covers every event stored up to that head.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from adapters.http.asgi import send_json
 from adapters.http.guard import Principal
 from engine import Ledger
 
@@ -38,10 +46,13 @@ HistoryKey = tuple[str, str, str]
 
 @dataclass(frozen=True)
 class CachedPage:
-    """One rendered page: the JSON bytes, and the namespace of the job they belong to."""
+    """One rendered page: the JSON bytes, and the job they belong to (its namespace, id and
+    revision when rendered)."""
 
     namespace: str
     body: bytes
+    job_id: str
+    revision: int
 
 
 def history_key(principal: Principal, job_ref: str, query_string: str) -> HistoryKey:
@@ -68,6 +79,21 @@ class HistoryCache:
                 return None
             self._pages.move_to_end(key)
             return found[1]
+
+    def by_job_id(self, key: HistoryKey) -> CachedPage | None:
+        """The page stored for `key` however old, if the request named its job by full id
+        (a short id or a name could come to mean another job; an id never does)."""
+        with self._lock:
+            found = self._pages.get(key)
+        return found[1] if found is not None and found[1].job_id == key[1] else None
+
+    def renew(self, key: HistoryKey, position: int, page: CachedPage) -> None:
+        """Record `page` as fresh at `position`, unless another page replaced it meanwhile."""
+        with self._lock:
+            found = self._pages.get(key)
+            if found is not None and found[1] is page and found[0] < position:
+                self._pages[key] = (position, page)
+                self._pages.move_to_end(key)
 
     def page(self, key: HistoryKey, render: Callable[[], CachedPage]) -> CachedPage:
         """The fresh page for `key`, rendering and storing it when there is none."""
@@ -113,6 +139,24 @@ class HistoryFastPath:
     def _forget(self) -> None:
         self._reading = None
 
+    async def _unchanged(self, key: HistoryKey, position: int) -> CachedPage | None:
+        """The stored page for `key` if its job has not changed since it was rendered."""
+        page = self.cache.by_job_id(key)
+        if page is None:
+            return None
+        loop = asyncio.get_running_loop()
+        try:
+            revision = await loop.run_in_executor(None, self._revision, page.job_id)
+        except Exception:  # whatever went wrong, the route meets it again and answers it
+            return None
+        if revision != page.revision:
+            return None
+        self.cache.renew(key, position, page)
+        return page
+
+    def _revision(self, job_id: str) -> int:
+        return self.cache.ledger.get(job_id).revision
+
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
             match = _HISTORY_PATH.match(scope["path"])
@@ -121,14 +165,9 @@ class HistoryFastPath:
             # A namespace parameter brings rules (403s) that only the route applies.
             if match and principal is not None and b"namespace" not in query:
                 key = history_key(principal, match.group(1), query.decode("latin-1"))
-                page = self.cache.fresh(key, await self._position())
+                position = await self._position()
+                page = self.cache.fresh(key, position) or await self._unchanged(key, position)
                 if page is not None and principal.may_use(page.namespace):
-                    await _send_json(send, page.body)
+                    await send_json(send, page.body)
                     return
         await self.app(scope, receive, send)
-
-
-async def _send_json(send: Any, body: bytes) -> None:
-    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

@@ -1,28 +1,25 @@
 """`/api/v1/orchestrator/jobs...`: Bacalhau's job endpoints over the ledger and the compiler.
 
-Submissions go through our compiler, so every form it knows (current, legacy, minimal)
-works here, and a refusal lists every problem with its pointer and hint. Top-level body keys
-match case-insensitively because Bacalhau's two clients disagree (`IdempotencyToken` vs
-`idempotencyToken`). Reads never cross namespaces: a job outside the caller's namespace is
+Submissions are `submission.submit`, shared with the fast path that takes most of them
+before FastAPI (submit_fast_path.py); the route documents the operation and serves what the
+fast path passes on. Reads never cross namespaces: a job outside the caller's namespace is
 reported as not found, so its existence does not leak.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
-import functools
 import json
-import random
-import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from adapters.http.guard import ALL_NAMESPACES, Principal
+from adapters.http.guard import Principal
 from adapters.http.history_cache import CachedPage, HistoryCache, history_key
 from adapters.http.listing import ListQuery, list_page
+from adapters.http.namespaces import NAMESPACE_MAX_LENGTH, write_namespace
+from adapters.http.namespaces import read_namespace as _read_namespace
 from adapters.http.problems import ApiProblem
 from adapters.http.schemas import (
     DIFF_BODY,
@@ -35,6 +32,14 @@ from adapters.http.schemas import (
     ListResultsResponse,
 )
 from adapters.http.selectors import LabelSelector
+from adapters.http.submission import (
+    IDEMPOTENCY_TOKEN_MAX_LENGTH,
+    compile_for,
+    evaluation_id,
+    job_mapping,
+    json_object,
+    submit,
+)
 from adapters.http.views import (
     HistoryQuery,
     execution_body,
@@ -42,7 +47,7 @@ from adapters.http.views import (
     job_body,
     warning_lines,
 )
-from engine import JobNotFound, JobView, Ledger, Source
+from engine import JobNotFound, JobView, Ledger
 from engine.wire import (
     GetJobResponse,
     PagingToken,
@@ -50,7 +55,6 @@ from engine.wire import (
     StopJobResponse,
     list_body,
 )
-from spec import CompiledSpec, compile_job
 
 __all__ = ["ledger_of", "principal_of", "router", "visible_job"]
 
@@ -58,8 +62,6 @@ router = APIRouter(prefix="/api/v1/orchestrator", tags=["Orchestrator"])
 
 _MAX_PAGE = 1000
 _ORDERS = ("", "created_at", "modified_at")
-_INLINE_COMPILE_BYTES = 16 * 1024  # typical jobs are 0.5-2 KiB and compile in under 1 ms
-_SERVER_OWNED = ("id", "state", "version", "revision", "createtime", "modifytime")
 
 
 async def ledger_of(request: Request) -> Ledger:
@@ -72,23 +74,8 @@ async def principal_of(request: Request) -> Principal:
 
 LedgerDep = Annotated[Ledger, Depends(ledger_of)]
 PrincipalDep = Annotated[Principal, Depends(principal_of)]
-NamespaceQuery = Annotated[str, Query(max_length=128)]
+NamespaceQuery = Annotated[str, Query(max_length=NAMESPACE_MAX_LENGTH)]
 Limit = Annotated[int, Query(ge=0, le=_MAX_PAGE)]
-
-
-def _read_namespace(principal: Principal, asked: str) -> str | None:
-    """The namespace a read is limited to; None means every namespace ("*", if allowed)."""
-    if not asked:
-        return None if principal.namespace == ALL_NAMESPACES else principal.namespace
-    if asked == ALL_NAMESPACES and principal.namespace == ALL_NAMESPACES:
-        return None
-    if not principal.may_use(asked):
-        raise ApiProblem(
-            403,
-            f"This API key may not use namespace {asked!r}.",
-            f"Use namespace {principal.namespace!r}, or a key for {asked!r}.",
-        )
-    return asked
 
 
 def visible_job(ledger: Ledger, ref: str, principal: Principal, namespace: str = "") -> JobView:
@@ -110,65 +97,6 @@ def _check_visible(job_namespace: str, ref: str, principal: Principal, asked: st
         )
 
 
-def _json_object(raw: bytes, what: str) -> dict[str, Any]:
-    """Parse a JSON object body, top-level keys lower-cased; bad input is a clear 400."""
-    if not raw.strip():
-        raise ApiProblem(400, f"The request has no body; {what} needs one.", _BODY_HINT)
-    try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        detail = exc.args[0] if isinstance(exc, ValueError) and exc.args else "nested too deeply"
-        raise ApiProblem(400, f"The body is not valid JSON: {detail}.", _BODY_HINT) from None
-    if not isinstance(data, dict):
-        raise ApiProblem(400, "The body must be a JSON object.", _BODY_HINT)
-    return {str(k).lower(): v for k, v in data.items()}
-
-
-_BODY_HINT = 'Send a JSON object such as {"Job": {"Type": "batch", "Tasks": [...]}}.'
-
-
-def _job_mapping(body: dict[str, Any], namespace: str) -> dict[str, Any]:
-    """The Job object of a body, minus server-owned fields, in `namespace` unless it names one."""
-    job = body.get("job")
-    if not isinstance(job, dict):
-        raise ApiProblem(400, 'The body needs a "Job" object.', _BODY_HINT)
-    cleaned = {k: v for k, v in job.items() if str(k).lower() not in _SERVER_OWNED}
-    if not any(str(k).lower() == "namespace" and v for k, v in cleaned.items()):
-        cleaned = {k: v for k, v in cleaned.items() if str(k).lower() != "namespace"}
-        cleaned["Namespace"] = namespace
-    return cleaned
-
-
-def _compile_for(principal: Principal, job: dict[str, Any], source: str) -> CompiledSpec:
-    """Compile `job` into the namespace it names, and check the caller may submit there.
-
-    Minimal, legacy and code-runner forms have no place for a namespace, so their
-    translators drop the one `_job_mapping` set; the canonical job is compiled again with it
-    (compiling a canonical job is idempotent), keeping the first pass's report, so the job
-    lands where it was sent and its CID covers the namespace."""
-    compiled = compile_job(job, source=source)
-    wanted = next((str(v) for k, v in job.items() if str(k).lower() == "namespace"), "")
-    if wanted and compiled.job.get("Namespace") != wanted:
-        placed = compile_job({**compiled.job, "Namespace": wanted}, source=source)
-        compiled = dataclasses.replace(placed, report=compiled.report)  # the form's report
-    namespace = str(compiled.job.get("Namespace") or "default")
-    if not principal.may_use(namespace):
-        raise ApiProblem(
-            403,
-            f"This API key may not submit to namespace {namespace!r}.",
-            f"Set Namespace to {principal.namespace!r}, or use a key for {namespace!r}.",
-        )
-    return compiled
-
-
-def _write_namespace(principal: Principal, body: dict[str, Any], query: str) -> str:
-    asked = str(body.get("namespace") or query or "")
-    if asked:
-        _read_namespace(principal, asked)
-        return asked
-    return "default" if principal.namespace == ALL_NAMESPACES else principal.namespace
-
-
 @router.put(
     "/jobs",
     response_model=PutJobResponse,
@@ -179,57 +107,20 @@ def _write_namespace(principal: Principal, body: dict[str, Any], query: str) -> 
 async def put_job(
     request: Request,
     namespace: NamespaceQuery = "",
-    idempotency_token: Annotated[str, Query(max_length=256)] = "",
+    idempotency_token: Annotated[str, Query(max_length=IDEMPOTENCY_TOKEN_MAX_LENGTH)] = "",
 ) -> Response:
-    """The hot write path, kept lean: the ledger and caller come off the request rather than
-    through dependencies, and the answer is JSON written here rather than through a response
-    model (which still documents it). A small document is compiled in the event loop, as
-    pure CPU work gains nothing from a thread but the cost of two wake-ups; a large one, and
-    the ledger write, which can wait on the store, go to a worker thread."""
-    ledger: Ledger = request.app.state.ledger
-    principal: Principal = request.state.principal
-    raw = await request.body()
-    body = _json_object(raw, "submitting a job")
-    force = body.get("force") or False
-    if not isinstance(force, bool):
-        raise ApiProblem(
-            400, '"Force" must be true or false.', 'Send "Force": true or leave it out.'
-        )
-    token = str(
-        idempotency_token
-        or request.headers.get("idempotency-key", "")
-        or body.get("idempotencytoken")
-        or ""
+    """Documents the operation, and submits what the fast path passes on (unusual queries);
+    the answer is JSON written by `submit` rather than through the response model (which
+    still documents it)."""
+    answer = await submit(
+        request.app.state.ledger,
+        request.state.principal,
+        await request.body(),
+        namespace=namespace,
+        idempotency_token=idempotency_token or request.headers.get("idempotency-key", ""),
+        request_id=request.state.request_id,
     )
-    target = _write_namespace(principal, body, namespace)
-    job = _job_mapping(body, target)
-    request_id = request.state.request_id
-
-    compile_it = functools.partial(_compile_for, principal, job, "the submitted job")
-    inline = len(raw) <= _INLINE_COMPILE_BYTES
-    compiled = compile_it() if inline else await run_in_threadpool(compile_it)
-    result = await run_in_threadpool(
-        functools.partial(
-            ledger.submit,
-            compiled,
-            source=Source(adapter="http", actor=principal.name, ref=request_id),
-            idempotency_key=token or None,
-            force=force,
-        )
-    )
-    return _json_response(
-        {
-            "JobID": result.job_id,
-            "EvaluationID": _evaluation_id(),
-            "Warnings": warning_lines(result.warnings),
-        }
-    )
-
-
-def _evaluation_id() -> str:
-    """A uuid4 for Bacalhau's EvaluationID (we have no evaluations), made without a system
-    call for the same reason as the guard's request ids."""
-    return str(uuid.UUID(int=random.getrandbits(128), version=4))
+    return Response(answer, media_type="application/json")
 
 
 def _json_response(body: dict[str, Any]) -> Response:
@@ -245,8 +136,8 @@ def _json_response(body: dict[str, Any]) -> Response:
 async def diff_job(
     request: Request, ledger: LedgerDep, principal: PrincipalDep, namespace: NamespaceQuery = ""
 ) -> dict[str, Any]:
-    body = _json_object(await request.body(), "a diff")
-    job = _job_mapping(body, _write_namespace(principal, body, namespace))
+    body = json_object(await request.body(), "a diff")
+    job = job_mapping(body, write_namespace(principal, body, namespace))
     name = next((v for k, v in job.items() if str(k).lower() == "name"), "")
     if not isinstance(name, str) or not name.strip():
         raise ApiProblem(
@@ -256,7 +147,7 @@ async def diff_job(
         )
 
     def diff() -> dict[str, Any]:
-        compiled = _compile_for(principal, job, "diff request")
+        compiled = compile_for(principal, job, "diff request")
         try:
             before = visible_job(ledger, name, principal).job
         except JobNotFound:
@@ -380,7 +271,8 @@ def job_history(
         entries = ledger.history(
             view.id, event_type=event_type or "all", execution_id=execution_id or None
         )
-        return CachedPage(view.namespace, _json_response(history_body(entries, view, query)).body)
+        body = _json_response(history_body(entries, view, query)).body
+        return CachedPage(view.namespace, body, view.id, view.revision)
 
     cache: HistoryCache = request.app.state.history_cache
     page = cache.page(history_key(principal, job_ref, request.url.query), render)
@@ -449,12 +341,12 @@ async def stop_job(
     reason: Annotated[str, Query(max_length=1024)] = "",
 ) -> dict[str, Any]:
     raw = await request.body()
-    body = _json_object(raw, "stopping a job") if raw.strip() else {}
+    body = json_object(raw, "stopping a job") if raw.strip() else {}
     why = str(body.get("reason") or reason or "Stopped by user")
 
     def stop() -> dict[str, Any]:
         view = visible_job(ledger, job_ref, principal, namespace)
         ledger.stop(view.id, reason=why, actor=principal.name)
-        return {"EvaluationID": _evaluation_id()}
+        return {"EvaluationID": evaluation_id()}
 
     return await run_in_threadpool(stop)

@@ -20,7 +20,13 @@ from engine import IdempotencyConflict, IllegalTransition, JobNotFound, LedgerEr
 from engine.wire import WireError, error_body
 from spec import SpecError
 
-__all__ = ["ApiProblem", "BodyTooLarge", "install_problem_handlers", "problem_response"]
+__all__ = [
+    "ApiProblem",
+    "BodyTooLarge",
+    "failure_response",
+    "install_problem_handlers",
+    "problem_response",
+]
 
 log = logging.getLogger(__name__)
 
@@ -113,25 +119,43 @@ def _validation_message(error: RequestValidationError) -> str:
     return "The request is invalid: " + "; ".join(parts) + "."
 
 
+def _problem_of(exc: BaseException) -> ApiProblem | None:
+    """The refusal a known failure means (ours, the compiler's, the ledger's, a wire rule's);
+    None for anything unexpected, which is a server fault."""
+    if isinstance(exc, ApiProblem):
+        return exc
+    if isinstance(exc, SpecError):
+        return _spec_problem(exc)
+    if isinstance(exc, LedgerError):
+        return _ledger_problem(exc)
+    if isinstance(exc, WireError):
+        return ApiProblem(400, str(exc))
+    return None
+
+
+def failure_response(request_id: str, exc: BaseException) -> JSONResponse:
+    """The answer to any failure: a known one as its refusal, anything else as a 500 whose
+    details go to the log under the request id (call it while handling the exception) and
+    whose body names the id and nothing else."""
+    problem = _problem_of(exc)
+    if problem is not None:
+        return problem_response(
+            request_id, problem.status, problem.message, problem.hint, extra=problem.extra
+        )
+    log.exception("request %s failed", request_id)
+    return problem_response(
+        request_id,
+        500,
+        "The server failed to handle this request.",
+        f"Report it with request id {request_id}; the server log has the details.",
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Register the handlers that turn each failure into an error body."""
 
-    async def on_problem(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, ApiProblem)
-        return problem_response(
-            _request_id(request), exc.status, exc.message, exc.hint, extra=exc.extra
-        )
-
-    async def on_spec(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, SpecError)
-        return await on_problem(request, _spec_problem(exc))
-
-    async def on_ledger(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, LedgerError)
-        return await on_problem(request, _ledger_problem(exc))
-
-    async def on_wire(request: Request, exc: Exception) -> JSONResponse:
-        return await on_problem(request, ApiProblem(400, str(exc)))
+    async def on_failure(request: Request, exc: Exception) -> JSONResponse:
+        return failure_response(_request_id(request), exc)
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -147,20 +171,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             message, hint = str(exc.detail), ""
         return problem_response(_request_id(request), exc.status_code, message, hint)
 
-    async def on_crash(request: Request, exc: Exception) -> JSONResponse:
-        request_id = _request_id(request)
-        log.exception("request %s failed", request_id)
-        return problem_response(
-            request_id,
-            500,
-            "The server failed to handle this request.",
-            f"Report it with request id {request_id}; the server log has the details.",
-        )
-
-    app.add_exception_handler(ApiProblem, on_problem)
-    app.add_exception_handler(SpecError, on_spec)
-    app.add_exception_handler(LedgerError, on_ledger)
-    app.add_exception_handler(WireError, on_wire)
+    for failure in (ApiProblem, SpecError, LedgerError, WireError, Exception):
+        app.add_exception_handler(failure, on_failure)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
-    app.add_exception_handler(Exception, on_crash)
