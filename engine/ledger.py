@@ -53,7 +53,7 @@ from engine.job import (
 )
 from engine.projections import JobsProjection, LabelTest, Order, PageQuery
 from engine.settings import LedgerSettings, Settings
-from engine.sqlite_store import SQLiteWriter
+from engine.sqlite_store import SQLitePointReader, SQLiteWriter
 from spec.compiled import CompiledSpec
 
 __all__ = [
@@ -385,11 +385,10 @@ class Ledger(Application[str]):
         self._projector: threading.Thread | None = None
         self._stopping = threading.Event()
         datastore = self.recorder.datastore  # type: ignore[attr-defined]
-        self._writer = (
-            SQLiteWriter(datastore.pool, self.recorder.events_table_name)  # type: ignore[attr-defined]
-            if isinstance(datastore, SQLiteDatastore)
-            else None
-        )
+        sqlite = isinstance(datastore, SQLiteDatastore)
+        table = self.recorder.events_table_name  # type: ignore[attr-defined]
+        self._writer = SQLiteWriter(datastore.pool, table) if sqlite else None
+        self._reader = SQLitePointReader(datastore.pool, table) if sqlite else None
         postgres = self._ledger_settings.store == "postgres"
         self._pg_writer = None
         if postgres:  # imported here: the SQLite default never loads the PostgreSQL driver
@@ -450,9 +449,10 @@ class Ledger(Application[str]):
     def close(self) -> None:
         """Release every connection; also safe on a ledger whose construction failed."""
         self.stop_projecting()
-        for writer in (getattr(self, "_writer", None), getattr(self, "_pg_writer", None)):
-            if writer is not None:
-                writer.close()
+        for own in ("_writer", "_reader", "_pg_writer"):
+            connection = getattr(self, own, None)
+            if connection is not None:
+                connection.close()
         if getattr(self, "factory", None) is not None:
             super().close()
 
@@ -659,6 +659,8 @@ class Ledger(Application[str]):
 
         One indexed read; two equal readings mean nothing changed in between, so callers can
         keep what they derived from the ledger until it moves."""
+        if self._reader is not None:
+            return self._reader.head()
         return int(self.recorder.max_notification_id() or 0)
 
     def history(
@@ -761,7 +763,13 @@ class Ledger(Application[str]):
         return [v for v in views if v.state in states]
 
     def last_modified(self, ref: str) -> int:
-        """The job's event count: cheap to poll, changes whenever anything happens to it."""
+        """The job's event count: cheap to poll, changes whenever anything happens to it
+        (a full id costs one indexed read; it equals `JobView.revision`)."""
+        if self._reader is not None and is_job_id(ref.strip()):
+            version = self._reader.version_of(ref.strip())
+            if version == 0:
+                raise JobNotFound(f"No job with id {ref}. Use `klippfisk job list` to see jobs.")
+            return version
         job_id = self.resolve(ref)
         stored = self.recorder.select_events(job_id, desc=True, limit=1)
         return stored[0].originator_version if stored else 0

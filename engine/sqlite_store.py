@@ -30,7 +30,7 @@ from eventsourcing.utils import Environment, EnvType
 
 from engine.store_errors import persistence_error
 
-__all__ = ["SQLiteStoreFactory", "SQLiteWriter"]
+__all__ = ["SQLitePointReader", "SQLiteStoreFactory", "SQLiteWriter"]
 
 
 class _WriteFirstTransaction(SQLiteTransaction):
@@ -85,6 +85,45 @@ _SQLITE_ERRORS: tuple[tuple[type[sqlite3.Error], type[PersistenceError]], ...] =
     (sqlite3.IntegrityError, IntegrityError),
     (sqlite3.OperationalError, OperationalError),
 )
+
+
+class SQLitePointReader:
+    """One connection of its own for the two reads pollers repeat: the log's head and one
+    job's latest version.
+
+    Through the library's pool each costs ~45 µs (a pooled connection, a transaction, a
+    cursor wrapper) against a few µs for the indexed read itself, and history polls ask
+    them on every request; through the writer's connection they would queue behind commits.
+    In WAL mode this connection reads the last committed state without waiting on writers.
+    """
+
+    def __init__(self, pool: _SQLitePool, events_table: str) -> None:
+        self._connection = pool.connect()
+        self._lock = threading.Lock()
+        self._head = f"SELECT MAX(rowid) FROM {events_table}"
+        self._version = (
+            f"SELECT MAX(originator_version) FROM {events_table} WHERE originator_id = ?"
+        )
+
+    def head(self) -> int:
+        """The newest notification id any process has committed (0 for an empty log)."""
+        return self._one(self._head, ())
+
+    def version_of(self, originator_id: str) -> int:
+        """The latest stored version of `originator_id` (0 if it has no events)."""
+        return self._one(self._version, (originator_id,))
+
+    def _one(self, query: str, args: tuple[str, ...]) -> int:
+        with self._lock:
+            try:
+                row = self._connection.execute(query, args).fetchone()
+            except sqlite3.Error as exc:
+                raise persistence_error(exc, _SQLITE_ERRORS) from exc
+        return int(row[0] or 0)
+
+    def close(self) -> None:
+        with self._lock:
+            self._connection.close()
 
 
 class SQLiteWriter:

@@ -155,7 +155,7 @@ class HistoryFastPath:
         return page
 
     def _revision(self, job_id: str) -> int:
-        return self.cache.ledger.get(job_id).revision
+        return self.cache.ledger.last_modified(job_id)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":

@@ -271,3 +271,21 @@ def test_a_batch_overtaken_by_another_writer_stores_nothing(
         assert two.get(job_id).state is JobState.STOPPED
         with pytest.raises(JobNotFound):
             two.get(other)
+
+
+def test_pollers_see_another_writers_changes_at_once(
+    ledger: Ledger, store_settings: Settings, make_spec: MakeSpec
+):
+    """The head and a job's revision, which history polls compare to decide whether a
+    cached page is stale, follow writes made through another connection to the store."""
+    with Ledger.open(store_settings) as other:
+        head = ledger.position()
+        job_id = other.submit(make_spec("polled")).job_id
+        assert ledger.position() > head
+        assert ledger.last_modified(job_id) == 1 == ledger.get(job_id).revision
+        other.queue(job_id)
+        assert ledger.last_modified(job_id) == 2 == ledger.get(job_id).revision
+        assert ledger.position() == other.position()
+    unknown = job_id[:-1] + ("1" if job_id.endswith("0") else "0")
+    with pytest.raises(JobNotFound, match="klippfisk job list"):
+        ledger.last_modified(unknown)
