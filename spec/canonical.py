@@ -5,8 +5,8 @@
 
 Both are hashed from one pass over the job: each value is encoded once, and the task texts
 are spliced from the same pieces as the job text (a 100 kB inline module is not encoded
-twice). The RFC 8785 bytes come from the C `json`
-encoder whenever it writes them exactly (see `spec.address.encoder_agrees`), and that is
+twice). The RFC 8785 bytes come from the C `json` encoder whenever it writes them exactly
+(see `spec.address.exact_text_writer`, which also escapes long text faster), and that is
 checked only where the data can hold surprises: plug-in `Params` (free-form values) and the
 keys of Env, Meta and Labels (free text). Every other field has been checked and normalised
 by `spec.validate` into text or integers within +/-2^53, so walking it again would only
@@ -15,10 +15,11 @@ spend time. A job whose free parts do not pass goes through the reference JCS wr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from typing import Any
 
-from spec.address import cid_of, cid_of_bytes, encoder_agrees, sorted_json_text
+from spec.address import cid_of, cid_of_bytes, exact_text_writer
 
 __all__ = ["TASK_CID_FIELDS", "addresses", "canonical_job"]
 
@@ -32,6 +33,7 @@ TASK_CID_FIELDS = (
     "ResultPaths",
 )
 Segment = tuple[tuple[str, ...], bool]  # keys in canonical order, and whether task_cid covers them
+Writer = Callable[[Any], str]  # data -> RFC 8785 text (see spec.address.exact_text_writer)
 
 
 def canonical_job(job: dict[str, Any]) -> dict[str, Any]:
@@ -56,8 +58,9 @@ def addresses(job: dict[str, Any]) -> tuple[str, dict[str, str]]:
     """(job_cid, {task name: task_cid}) of a canonical job; ValueError if it has no
     canonical bytes (e.g. an engine param holding 1e400 or 2**64)."""
     names = [task["Name"] for task in job["Tasks"]]
-    if encoder_agrees(_free_parts(job)):
-        job_text, run_texts = _one_pass(job)
+    write = exact_text_writer(_free_parts(job))
+    if write is not None:
+        job_text, run_texts = _one_pass(job, write)
         try:
             job_bytes, run_bytes = job_text.encode(), [text.encode() for text in run_texts]
         except UnicodeEncodeError:
@@ -70,26 +73,26 @@ def addresses(job: dict[str, Any]) -> tuple[str, dict[str, str]]:
     return cid_of(job), {name: cid_of(run) for name, run in zip(names, runs, strict=True)}
 
 
-def _one_pass(job: dict[str, Any]) -> tuple[str, list[str]]:
+def _one_pass(job: dict[str, Any], write: Writer) -> tuple[str, list[str]]:
     """The RFC 8785 text of the job and of each task's runnable fields, every value
     encoded once: a task's fields, in canonical (sorted) order, fall into runs that the
     task CID covers or not; each run is encoded once and spliced into both texts."""
     tasks, runs = [], []
     for task in job["Tasks"]:
-        pieces = [(covered, _members(task, keys)) for keys, covered in _TASK_SEGMENTS]
+        pieces = [(covered, _members(task, keys, write)) for keys, covered in _TASK_SEGMENTS]
         tasks.append("{" + ",".join(text for _, text in pieces) + "}")
         runs.append("{" + ",".join(text for covered, text in pieces if covered) + "}")
     members = [
-        _members(job, _JOB_BEFORE_TASKS),
+        _members(job, _JOB_BEFORE_TASKS, write),
         f'"Tasks":[{",".join(tasks)}]',
-        _members(job, _JOB_AFTER_TASKS),
+        _members(job, _JOB_AFTER_TASKS, write),
     ]
     return "{" + ",".join(members) + "}", runs
 
 
-def _members(obj: dict[str, Any], keys: tuple[str, ...]) -> str:
+def _members(obj: dict[str, Any], keys: tuple[str, ...], write: Writer) -> str:
     """`"key":value,...` of `keys` (already in canonical order) as RFC 8785 text."""
-    return sorted_json_text({key: obj[key] for key in keys})[1:-1]
+    return write({key: obj[key] for key in keys})[1:-1]
 
 
 def _segments(keys: list[str], covered: AbstractSet[str]) -> tuple[Segment, ...]:

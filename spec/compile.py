@@ -46,6 +46,7 @@ __all__ = [
 ]
 
 _LEGACY_KEYS = {"apiversion", "spec"}
+_SERVER_OWNED = frozenset(name.lower() for name in SERVER_OWNED)
 _BARE_SPEC_KEYS = {"engine", "enginespec", "docker", "wasm", "verifier", "deal", "publisherspec"}
 _FORMS_HINT = (
     "Write a Bacalhau job (Type, Tasks), a legacy job (APIVersion, Spec), an IPVM task "
@@ -162,18 +163,17 @@ def _translate(form: str, data: Any) -> Translation:
 
 def _current(data: Mapping[str, Any]) -> Translation:
     out = Translation(form="current")
-    owned = {name.lower() for name in SERVER_OWNED}
-    for key in data:
-        if str(key).lower() in owned:
-            out.warnings.append(
-                Warning_(
-                    code="server-field-ignored",
-                    pointer=f"/{key}",
-                    message=f"{key} is set by the server and was ignored.",
-                    hint="Remove it from the job file.",
-                )
+    owned = [key for key in data if str(key).lower() in _SERVER_OWNED]
+    for key in owned:
+        out.warnings.append(
+            Warning_(
+                code="server-field-ignored",
+                pointer=f"/{key}",
+                message=f"{key} is set by the server and was ignored.",
+                hint="Remove it from the job file.",
             )
-    clean = {k: v for k, v in data.items() if str(k).lower() not in owned}
+        )
+    clean = {k: v for k, v in data.items() if k not in owned} if owned else data
     job, _ = parse_model(clean, Job, "", out, typos=True)
     if job is not None:
         out.job = job.model_dump()

@@ -15,7 +15,7 @@ from typing import Any
 from spec.collector import collector_paused
 from spec.errors import Problem
 from spec.lines import LineIndex
-from spec.pointer import pointer_join, pointer_tokens
+from spec.pointer import last_key, pointer_join
 
 __all__ = ["JsonScan", "duplicate_problems"]
 
@@ -34,6 +34,10 @@ class JsonScan(Mapping[str, tuple[int, int]]):
 
     def __getitem__(self, pointer: str) -> tuple[int, int]:
         return self._scanned()[pointer]
+
+    def get(self, pointer: str, default: Any = None) -> Any:
+        """Mapping.get without its KeyError round trip."""
+        return self._scanned().get(pointer, default)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._scanned())
@@ -99,7 +103,7 @@ def duplicate_problems(duplicates: list[Duplicate]) -> list[Problem]:
     """One problem per repeated key, naming both lines."""
     problems = []
     for pointer, first, second in duplicates:
-        key = pointer_tokens(pointer)[-1]
+        key = last_key(pointer)
         problems.append(
             Problem(
                 pointer,

@@ -74,6 +74,46 @@ def check_shape(
 ) -> None:
     """Depth and node limits for data that is already parsed (JSON text, an HTTP body).
 
+    Every HTTP submission passes here, and almost all are within the limits, so a quick
+    count decides first; only data that crosses a limit is walked again to name the place.
+    """
+    if not _within(data, limits):
+        _raise_at_breach(data, limits, source, positions)
+
+
+def _within(data: Any, limits: LoadLimits) -> bool:
+    """Whether `data` keeps to the depth and node limits, counted level by level.
+
+    A level is counted before the next one is gathered and gathering stops at the node
+    limit, so a mapping that contains itself (or a million times over) ends in False.
+    """
+    level, depth, nodes = [data], 0, 0
+    while level:
+        nodes += len(level)
+        if nodes > limits.max_nodes or depth > limits.max_depth:
+            return False
+        below: list[Any] = []
+        for value in level:
+            if type(value) is dict or isinstance(value, Mapping):  # the ABC check is slow
+                below.extend(value.values())
+            elif isinstance(value, list | tuple):
+                below.extend(value)
+            else:
+                continue
+            if nodes + len(below) > limits.max_nodes:
+                return False
+        level, depth = below, depth + 1
+    return True
+
+
+def _raise_at_breach(
+    data: Any,
+    limits: LoadLimits,
+    source: str,
+    positions: Mapping[str, tuple[int, int]] | None,
+) -> None:
+    """The limit error at the first node a depth-first walk finds past a limit.
+
     The walk keeps its own stack, so no nesting can overflow Python's, and it stops at the
     node limit, so even a mapping that contains itself ends in an error.
     """

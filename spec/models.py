@@ -37,7 +37,7 @@ from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, WithJsonSchema
 
-from spec.pointer import pointer_token, pointer_tokens
+from spec.pointer import last_key, pointer_token
 
 __all__ = [
     "SERVER_OWNED",
@@ -462,11 +462,11 @@ def _fold(data: Any, shape: _Shape, pointer: str, out: Folded, ignore: AbstractS
     result: dict[str, Any] = {}
     for key, value in data.items():
         lowered = key.lower() if isinstance(key, str) else None
-        if lowered in ignore:
+        if ignore and lowered in ignore:
             continue
-        entry = table.get(lowered) if lowered is not None else None
+        entry = table.get(lowered)  # no field is named None
         if entry is None:
-            out.unknown.append(_unknown(pointer, key, table))
+            out.unknown.append(_unknown(pointer, key, shape))
             continue
         name, sub, takes_null = entry
         if name in result:
@@ -484,12 +484,26 @@ def _fold(data: Any, shape: _Shape, pointer: str, out: Folded, ignore: AbstractS
 _NOTHING: frozenset[str] = frozenset()
 
 
-def _unknown(pointer: str, key: Any, table: dict[str, tuple[str, _Shape, bool]]) -> tuple[str, str]:
+def _closest_field(lowered: str, model: type[BaseModel]) -> str:
+    """The model's field most like `lowered`, or ""."""
+    table = _fields(model)
+    close = difflib.get_close_matches(lowered, list(table), n=1)
+    return table[close[0]][0] if close else ""
+
+
+# difflib costs tens of microseconds a key, and legacy files repeat the same retired field
+# names, so answers for short keys are remembered (long ones would pin their length)
+_MEMORABLE_KEY = 64  # characters
+_remembered_closest_field = functools.lru_cache(maxsize=1024)(_closest_field)
+
+
+def _unknown(pointer: str, key: Any, model: type[BaseModel]) -> tuple[str, str]:
     """(pointer, closest known key) for a key the model does not have."""
     if not isinstance(key, str):
         return f"{pointer}/{key}", ""
-    close = difflib.get_close_matches(key.lower(), list(table), n=1)
-    return f"{pointer}/{pointer_token(key)}", table[close[0]][0] if close else ""
+    lowered = key.lower()
+    closest = _remembered_closest_field if len(lowered) <= _MEMORABLE_KEY else _closest_field
+    return f"{pointer}/{pointer_token(key)}", closest(lowered, model)
 
 
 def source_pointer(original: Any, canonical: str) -> str:
@@ -518,7 +532,7 @@ class SourceSpelling:
         spelled, node = self._found[probe]
         for step in reversed(missing):
             token = step[step.rfind("/") :]
-            part = pointer_tokens(token)[0]
+            part = last_key(token)
             match, node = _step(node, part)
             spelled += token if match == part else "/" + pointer_token(match)
             self._found[step] = (spelled, node)

@@ -6,7 +6,7 @@ and unescaped when it is read back; keeping both directions here keeps them in s
 
 from __future__ import annotations
 
-__all__ = ["pointer_join", "pointer_token", "pointer_tokens"]
+__all__ = ["last_key", "pointer_join", "pointer_token"]
 
 
 def pointer_token(key: str) -> str:
@@ -21,9 +21,10 @@ def pointer_join(parent: str, key: str | int) -> str:
     return f"{parent}/{pointer_token(key) if isinstance(key, str) else key}"
 
 
-def pointer_tokens(pointer: str) -> list[str]:
-    """The unescaped keys and indexes a pointer names, outermost first ("" names the root)."""
-    parts = pointer.split("/")[1:]
-    if "~" not in pointer:
-        return parts
-    return [part.replace("~1", "/").replace("~0", "~") for part in parts]
+def last_key(pointer: str) -> str:
+    """The unescaped key or index a pointer's last token names ("" for the root). Lookups
+    take pointers apart one step at a time, so this reads the last token only."""
+    token = pointer[pointer.rfind("/") + 1 :]
+    if "~" not in token:
+        return token
+    return token.replace("~1", "/").replace("~0", "~")

@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import urlsplit
 
-import httpx
-
 from spec.errors import LoadError, Problem
 from spec.limits import DEFAULT_LIMITS, LoadLimits, size_limit_error
 
@@ -84,6 +82,8 @@ def _read_bounded(stream: BinaryIO, source: str, limits: LoadLimits) -> bytes:
 
 
 def _fetch(url: str, limits: LoadLimits) -> bytes:
+    import httpx  # here, not at the top: only a URL needs it, and every command pays an import
+
     deadline = time.monotonic() + limits.fetch_timeout_seconds
     try:
         with (

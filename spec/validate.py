@@ -11,6 +11,7 @@ valid job leaves `check` with every quantity in its canonical spelling (see spec
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Callable
@@ -242,18 +243,20 @@ def _check_engine(task: dict[str, Any], pointer: str, findings: Findings) -> Non
         engine["Params"] = checker(engine["Params"], f"{where}/Params", findings)
 
 
-def _canonical_params(params: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
-    """Rename known engine params to their canonical spelling (Go decodes them case-blind)."""
-    table = {name.lower(): name for name in names}
-    return {table.get(key.lower(), key): value for key, value in params.items()}
+def _canonical_params(params: dict[str, Any], spelling: dict[str, str]) -> dict[str, Any]:
+    """Rename known engine params to their canonical spelling (Go decodes them case-blind);
+    `spelling` maps each lower-cased name to it."""
+    return {spelling.get(key.lower(), key): value for key, value in params.items()}
 
 
 DOCKER_PARAMS = ("Image", "Entrypoint", "Parameters", "EnvironmentVariables", "WorkingDirectory")
 WASM_PARAMS = ("EntryModule", "Entrypoint", "Parameters", "ImportModules", "EnvironmentVariables")
+_DOCKER_SPELLING = {name.lower(): name for name in DOCKER_PARAMS}
+_WASM_SPELLING = {name.lower(): name for name in WASM_PARAMS}
 
 
 def _check_docker(params: dict[str, Any], pointer: str, findings: Findings) -> dict[str, Any]:
-    params = _canonical_params(params, DOCKER_PARAMS)
+    params = _canonical_params(params, _DOCKER_SPELLING)
     _require_text(
         params, "Image", pointer, "docker", "Set Params.Image, e.g. ubuntu:24.04.", findings
     )
@@ -279,7 +282,7 @@ def _check_docker(params: dict[str, Any], pointer: str, findings: Findings) -> d
 
 
 def _check_wasm(params: dict[str, Any], pointer: str, findings: Findings) -> dict[str, Any]:
-    params = _canonical_params(params, WASM_PARAMS)
+    params = _canonical_params(params, _WASM_SPELLING)
     hint = "Set Params.EntryModule to the Target of the input source holding the module."
     _require_text(params, "EntryModule", pointer, "wasm", hint, findings)
     _check_string_lists(params, ("Parameters", "ImportModules"), pointer, findings)
@@ -349,6 +352,17 @@ def _gpu(value: str | int) -> str:
     return str(parse_gpu(value))
 
 
+# Documents spell their quantities in a handful of ways ("500m", "1Gi", 2), so canonical
+# forms are remembered. Only short spellings are (a stranger's megabyte of zeros would pin
+# a megabyte per entry), and not refusals (ValueError), so each is reported afresh.
+_MEMORABLE_QUANTITY = 32  # characters
+
+
+@functools.lru_cache(maxsize=1024)
+def _remembered(parse: Callable[[str | int], str], value: str | int) -> str:
+    return parse(value)
+
+
 _QUANTITY_HINTS = {
     "CPU": "Write cores (1, 0.5) or millicores (500m).",
     "memory": "Write bytes with a unit: 512Mb (= 512e6), 1Gi (= 2^30), 2GB (= 2e9).",
@@ -372,6 +386,8 @@ def _quantity(
     if value == "":
         return zero
     try:
+        if isinstance(value, int) or len(value) <= _MEMORABLE_QUANTITY:
+            return _remembered(parse, value)
         return parse(value)
     except ValueError as exc:
         findings.error(pointer, str(exc), _QUANTITY_HINTS[what])

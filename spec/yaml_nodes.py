@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from typing import Any
 
 import yaml
@@ -34,6 +35,7 @@ _CACHED_SCALAR = 128  # characters: keys and short values repeat, long text does
 # process); a document that could nest deeper than this is first checked with the flat
 # event parser.
 _C_NESTING_GUARD = 2000
+_INDENT = re.compile("[ ?:-]*")  # what counts as indentation for `_might_nest_deeper_than`
 _TAG = "tag:yaml.org,2002:"
 _STR = _TAG + "str"  # most scalars: their value is the text as written
 # A path is built as a chain of (parent path, key) pairs, and spelt out as a JSON pointer
@@ -96,10 +98,13 @@ def _might_nest_deeper_than(text: str, levels: int) -> bool:
     bounded by the length, so a short text needs no look at all."""
     if 3 * len(text) + 4 <= levels:
         return False
-    # str methods, not a multi-line regex: `^` makes the regex engine test every character,
-    # which cost 2 ms on a 110 kB file with one long line (an inline wasm module)
-    widest = max(len(line) - len(line.lstrip(" ?:-")) for line in text.split("\n"))
-    return text.count("[") + text.count("{") + 2 * (widest + 1) + 2 > levels
+    # per line, not a multi-line regex: `^` makes the regex engine test every character,
+    # which cost 2 ms on a 110 kB file with one long line (an inline wasm module); and a
+    # match, not lstrip, which would copy that line
+    widest = max(_INDENT.match(line).end() for line in text.split("\n"))  # type: ignore[union-attr]
+    # `in` runs at memchr speed and count() does not: many long texts have no brackets
+    brackets = sum(text.count(bracket) for bracket in "[{" if bracket in text)
+    return brackets + 2 * (widest + 1) + 2 > levels
 
 
 def _check_depth_by_events(text: str, source: str, limits: LoadLimits) -> None:
@@ -211,12 +216,24 @@ class _Walker:
             return node.value if node.tag == _STR else self._scalar(node, path)
         if isinstance(node, SequenceNode):
             self._require_tag(node, _TAG + "seq", path)
-            return [
-                self.walk(item, (path, i), depth + 1, item.start_mark)
-                for i, item in enumerate(node.value)
-            ]
+            items = []
+            texts, most = self._texts_below(depth), self._limits.max_nodes
+            for i, item in enumerate(node.value):
+                if texts and item.tag == _STR and type(item) is ScalarNode and self._nodes < most:
+                    self._nodes += 1
+                    items.append(item.value)
+                else:
+                    items.append(self.walk(item, (path, i), depth + 1, item.start_mark))
+            return items
         self._require_tag(node, _TAG + "map", path)
         return self._mapping(node, path, depth)
+
+    def _texts_below(self, depth: int) -> bool:
+        """Whether the plain-text children of a collection at `depth` may be taken as they
+        are, skipping two calls (`walk`, `_build`) for most values of a document: when no
+        alias can repeat them and they are within the depth limit. The caller still counts
+        each one against the node limit, and walks it instead when that would be crossed."""
+        return self._seen is None and depth < self._limits.max_depth
 
     def _mapping(self, node: MappingNode, path: _Path, depth: int) -> dict[str, Any]:
         result: dict[str, Any] = {}
@@ -242,8 +259,14 @@ class _Walker:
             explicit.append((key, key_node, value_node))
         for source in reversed(merges):
             result.update(self._merged(source, path, depth))
+        texts, most = self._texts_below(depth), self._limits.max_nodes
         for key, key_node, value_node in explicit:
-            result[key] = self.walk(value_node, (path, key), depth + 1, key_node.start_mark)
+            plain = value_node.tag == _STR and type(value_node) is ScalarNode
+            if texts and plain and self._nodes < most:
+                self._nodes += 1
+                result[key] = value_node.value
+            else:
+                result[key] = self.walk(value_node, (path, key), depth + 1, key_node.start_mark)
         return result
 
     def _merged(self, source: Node, path: _Path, depth: int) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from yaml.nodes import MappingNode, Node, SequenceNode
 
-from spec.pointer import pointer_join, pointer_tokens
+from spec.pointer import last_key, pointer_join
 
 __all__ = ["MERGE_TAG", "NodePositions", "where"]
 
@@ -45,6 +45,11 @@ class NodePositions(Mapping[str, tuple[int, int]]):
             raise KeyError(pointer)
         return where(found[1])
 
+    def get(self, pointer: str, default: Any = None) -> Any:
+        """Mapping.get without its KeyError round trip: a report asks once per pointer."""
+        found = self._find(pointer)
+        return default if found is None else where(found[1])
+
     def _find(self, pointer: str) -> tuple[Node, Any] | None:
         """(node, mark) at `pointer`: from its nearest looked-up ancestor, step by step down."""
         if pointer in self._found:
@@ -58,7 +63,7 @@ class NodePositions(Mapping[str, tuple[int, int]]):
         found = self._found[pointer]
         for step in reversed(missing):
             if found is not None:
-                found = self._child(found[0], pointer_tokens(step[step.rfind("/") :])[0])
+                found = self._child(found[0], last_key(step))
             self._found[step] = found
         return found
 

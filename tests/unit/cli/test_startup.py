@@ -19,7 +19,16 @@ ROOT = Path(__file__).parents[3]
 HELLO = ROOT / "examples" / "hello.yaml"
 
 # Packages only the ledger, the server or the bot need.
-HEAVY = ("eventsourcing", "psycopg", "psycopg_pool", "fastapi", "uvicorn", "atproto", "wasmtime")
+HEAVY = (
+    "eventsourcing",
+    "psycopg",
+    "psycopg_pool",
+    "fastapi",
+    "uvicorn",
+    "atproto",
+    "wasmtime",
+    "httpx",
+)
 
 _PROBE = """
 import json, sys

@@ -146,3 +146,26 @@ def test_a_lone_surrogate_in_a_param_is_an_error_not_a_crash() -> None:
         compile_job({"Type": "batch", "Tasks": [{"Name": "m", "Engine": {"Type": "noop",
                      "Params": {"x": "\ud800"}}}]})  # fmt: skip
     assert caught.value.problems[0].code == "unaddressable"
+
+
+LONG_TEXTS = st.text(min_size=1, max_size=6) | st.sampled_from(
+    ["AGFzbQEA+/", 'a"b', "a\\b", "line\n", "\r\n\t", "\x08\x0c", "\x7f", "\x00", "é", "😀"]
+)
+
+
+@given(LONG_TEXTS)
+def test_long_texts_in_params_are_addressed_as_the_reference_writes_them(piece: str) -> None:
+    """Long text (an inline module, a script) takes a faster escaping path; its bytes must
+    still be RFC 8785's, whatever the text holds: quotes, backslashes, control characters,
+    DEL or non-ASCII, in the job text and in the task text alike."""
+    text = piece * (5000 // len(piece))
+    job = copy.deepcopy(CANONICAL)
+    task = job["Tasks"][0]
+    task["Engine"]["Params"] = {"Module": text, "Short": piece}
+    task["Publisher"]["Params"] = {"Script": text}
+    run = {name: task[name] for name in TASK_CID_FIELDS}
+    job_cid, task_cids = addresses(job)
+    reference = multihash.digest(rfc8785.dumps(job), "sha2-256")
+    assert job_cid == str(CID("base32", 1, "json", reference))
+    assert task_cids == {"main": cid_of(run)}
+    assert canonical_bytes(run) == rfc8785.dumps(run)

@@ -401,3 +401,35 @@ def test_positions_follow_merges_in_order_like_the_data() -> None:
     assert doc.positions["/deep/Z"] == (2, 14)
     assert set(doc.positions) == set(pointers(doc.data))
     assert "/both/Q" not in doc.positions and "/a/X/0" not in doc.positions
+
+
+def test_a_byte_order_mark_is_dropped_and_does_not_shift_a_bad_bytes_place() -> None:
+    assert load_document(b"\xef\xbb\xbfa: 1\n").data == {"a": 1}
+    with pytest.raises(LoadError) as caught:
+        load_document(b"\xef\xbb\xbfa: \xff\n")
+    problem = caught.value.problems[0]
+    assert "byte 0xff is not valid UTF-8" in problem.message
+    assert (problem.line, problem.column) == (1, 7)  # columns count bytes, the BOM's too
+
+
+@pytest.mark.parametrize(
+    ("text", "nodes", "depth", "refusal"),
+    [
+        (b"a: x\nb: y\n", 3, 64, None),
+        (b"a: x\nb: y\n", 2, 64, ("too-many-nodes", "/b", 2, 1)),
+        (b"- x\n- y\n- z\n", 3, 64, ("too-many-nodes", "/2", 3, 3)),
+        (b"a: {b: x}\n", 64, 1, ("too-deep", "/a/b", 1, 5)),
+        (b"a: [x]\n", 64, 1, ("too-deep", "/a/0", 1, 5)),
+    ],
+)
+def test_plain_text_values_count_against_the_limits_where_they_are_written(
+    text: bytes, nodes: int, depth: int, refusal: tuple[str, str, int, int] | None
+) -> None:
+    limits = LoadLimits(max_nodes=nodes, max_depth=depth)
+    if refusal is None:
+        assert load_document(text, limits=limits).data == {"a": "x", "b": "y"}
+        return
+    with pytest.raises(LoadError) as caught:
+        load_document(text, limits=limits)
+    problem = caught.value.problems[0]
+    assert (problem.code, problem.pointer, problem.line, problem.column) == refusal

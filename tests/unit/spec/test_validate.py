@@ -269,3 +269,17 @@ def test_wasm_module_names_with_dots_inside_a_segment_are_fine() -> None:
     params = {"EntryModule": "/job/main..v2.wasm", "ImportModules": ["/lib/..hidden.wasm"]}
     engine = _task(_job({"Engine": {"Type": "wasm", "Params": params}}))["Engine"]
     assert engine["Params"]["EntryModule"] == "/job/main..v2.wasm"
+
+
+@pytest.mark.parametrize("padding", [0, 200])
+def test_quantities_normalise_alike_however_often_and_however_long_they_are_spelled(
+    padding: int,
+) -> None:
+    """Canonical forms of common spellings are remembered between documents; a refusal
+    must still be reported every time, and a long spelling read in full each time."""
+    resources = {"CPU": "0" * padding + "1.5", "Memory": "0" * padding + "512Mb", "GPU": 1}
+    for _ in range(2):
+        task = _task(_job({"Resources": resources}))
+        assert task["Resources"] == {"CPU": "1500m", "Memory": "512000000", "Disk": "0", "GPU": "1"}
+        refused = _problems(_job({"Resources": {**resources, "Memory": "0" * padding + "5Zb"}}))
+        assert set(refused) == {"/Tasks/0/Resources/Memory"}
