@@ -9,20 +9,11 @@ from typing import Any
 from adapters.http.guard import Guard
 from adapters.http.rate_limit import Buckets
 from adapters.settings import ServerSettings
-
-
-class Clock:
-    """Seconds that pass only when the test says so."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.unit.manual_clock import ManualClock
 
 
 def test_many_distinct_callers_leave_only_those_of_the_refill_window() -> None:
-    clock = Clock()
+    clock = ManualClock()
     buckets = Buckets(rate=1.0, burst=5, clock=clock)  # a bucket refills in 5 seconds
     for n in range(20_000):
         clock.now += 0.001  # 1000 new callers a second
@@ -34,7 +25,7 @@ def test_many_distinct_callers_leave_only_those_of_the_refill_window() -> None:
 
 
 def test_a_limited_caller_stays_limited_while_others_come_and_go() -> None:
-    clock = Clock()
+    clock = ManualClock()
     buckets = Buckets(rate=0.5, burst=3, clock=clock)
     assert [buckets.take("guesser") for _ in range(3)] == [0.0, 0.0, 0.0]
     assert buckets.take("guesser") == 2.0  # one token takes two seconds to come back
@@ -48,7 +39,7 @@ def test_a_limited_caller_stays_limited_while_others_come_and_go() -> None:
 
 
 def test_a_flood_within_one_instant_is_capped() -> None:
-    buckets = Buckets(rate=1.0, burst=5, max_callers=100, clock=Clock())
+    buckets = Buckets(rate=1.0, burst=5, max_callers=100, clock=ManualClock())
     for n in range(1_000):
         buckets.take(f"caller-{n}")
     assert len(buckets) == 100
@@ -82,7 +73,7 @@ async def unreachable(*_: Any) -> None:
 
 
 def test_the_guard_forgets_failed_addresses_and_still_slows_a_guesser() -> None:
-    clock = Clock()
+    clock = ManualClock()
     settings = ServerSettings(
         api_keys=[{"key": "k", "namespace": "default"}], refused_rate_per_second=1, refused_burst=2
     )
