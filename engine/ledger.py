@@ -82,6 +82,11 @@ _ORDERS: dict[str, Order] = {"created_at": "created", "modified_at": "modified"}
 class JobNotFound(LedgerError):
     """No job (or more than one) answers to the reference given."""
 
+    @classmethod
+    def for_id(cls, job_id: str) -> JobNotFound:
+        """The refusal for a full id nothing is stored under, worded alike everywhere."""
+        return cls(f"No job with id {job_id}. Use `klippfisk job list` to see jobs.")
+
 
 class BadQuery(LedgerError):
     """A read was asked with arguments no ledger could answer (unknown state, page size, token)."""
@@ -389,16 +394,13 @@ class Ledger(Application[str]):
         table = self.recorder.events_table_name  # type: ignore[attr-defined]
         self._writer = SQLiteWriter(datastore.pool, table) if sqlite else None
         self._reader = SQLitePointReader(datastore.pool, table) if sqlite else None
-        postgres = self._ledger_settings.store == "postgres"
+        postgres = not sqlite  # `_store_env` configures no other store
         self._pg_writer = None
         if postgres:  # imported here: the SQLite default never loads the PostgreSQL driver
             from engine.postgres_store import PostgresWriter
 
-            self._pg_writer = PostgresWriter(
-                datastore,
-                self.recorder.events_table_name,  # type: ignore[attr-defined]
-                self.recorder.channel_name,  # type: ignore[attr-defined]
-            )
+            channel = self.recorder.channel_name  # type: ignore[attr-defined]
+            self._pg_writer = PostgresWriter(datastore, table, channel)
         self._insert = (self._writer or self._pg_writer or self.recorder).insert_events
         window = self._ledger_settings.group_commit_window_ms / 1000
         self.group_commit = (
@@ -765,10 +767,11 @@ class Ledger(Application[str]):
     def last_modified(self, ref: str) -> int:
         """The job's event count: cheap to poll, changes whenever anything happens to it
         (a full id costs one indexed read; it equals `JobView.revision`)."""
-        if self._reader is not None and is_job_id(ref.strip()):
-            version = self._reader.version_of(ref.strip())
+        ref = ref.strip()
+        if self._reader is not None and is_job_id(ref):
+            version = self._reader.version_of(ref)
             if version == 0:
-                raise JobNotFound(f"No job with id {ref}. Use `klippfisk job list` to see jobs.")
+                raise JobNotFound.for_id(ref)
             return version
         job_id = self.resolve(ref)
         stored = self.recorder.select_events(job_id, desc=True, limit=1)
@@ -801,7 +804,7 @@ class Ledger(Application[str]):
             if namespace is not None:
                 return self._job(ref, namespace).id
             if not self._is_stored(ref):
-                raise JobNotFound(f"No job with id {ref}. Use `klippfisk job list` to see jobs.")
+                raise JobNotFound.for_id(ref)
             return ref
         self.catch_up()
         if ref.startswith("j-") and len(ref) > 2:
@@ -932,7 +935,7 @@ class Ledger(Application[str]):
     def _command(self, job_id: str, command: Callable[[Job], T]) -> T:
         def decide(job: Job | None) -> tuple[Job | None, T]:
             if job is None:
-                raise JobNotFound(f"No job with id {job_id}. Use `klippfisk job list` to see jobs.")
+                raise JobNotFound.for_id(job_id)
             return job, command(job)
 
         return self._change(job_id, decide, may_create=False)
@@ -1100,9 +1103,7 @@ class Ledger(Application[str]):
             if job is None:
                 job = self._load(job_id)
                 if job is None:
-                    raise JobNotFound(
-                        f"No job with id {job_id}. Use `klippfisk job list` to see jobs."
-                    )
+                    raise JobNotFound.for_id(job_id)
             else:
                 for event in self.events.get(job_id, gt=job.version):
                     event.mutate(job)  # type: ignore[arg-type]

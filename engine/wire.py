@@ -29,6 +29,7 @@ from pydantic import (
 __all__ = [
     "EXECUTION_STATES",
     "EXECUTION_STATES_PRE_V15",
+    "JOBS_PATH",
     "JOB_STATES",
     "TERMINAL_JOB_STATES",
     "APIError",
@@ -53,6 +54,9 @@ __all__ = [
     "to_nanos",
     "uses_pre_v15_execution_states",
 ]
+
+# Where API v1 keeps jobs: PUT/POST submit, GET lists, /{id}/... reads one.
+JOBS_PATH = "/api/v1/orchestrator/jobs"
 
 JOB_STATES: tuple[str, ...] = ("Pending", "Queued", "Running", "Completed", "Failed", "Stopped")
 TERMINAL_JOB_STATES: frozenset[str] = frozenset({"Completed", "Failed", "Stopped"})

@@ -37,10 +37,11 @@ from typing import Any
 from adapters.http.asgi import send_json
 from adapters.http.guard import Principal
 from engine import Ledger
+from engine.wire import JOBS_PATH
 
 __all__ = ["CachedPage", "HistoryCache", "HistoryFastPath", "history_key"]
 
-_HISTORY_PATH = re.compile(r"^/api/v1/orchestrator/jobs/([^/]+)/history$")
+_HISTORY_PATH = re.compile(rf"^{re.escape(JOBS_PATH)}/([^/]+)/history$")
 HistoryKey = tuple[str, str, str]
 
 

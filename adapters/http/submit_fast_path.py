@@ -23,10 +23,10 @@ from adapters.http.namespaces import NAMESPACE_MAX_LENGTH
 from adapters.http.problems import failure_response
 from adapters.http.submission import IDEMPOTENCY_TOKEN_MAX_LENGTH, submit
 from engine import Ledger
+from engine.wire import JOBS_PATH
 
 __all__ = ["SubmitFastPath"]
 
-JOBS_PATH = "/api/v1/orchestrator/jobs"
 _LIMITS = {"namespace": NAMESPACE_MAX_LENGTH, "idempotency_token": IDEMPOTENCY_TOKEN_MAX_LENGTH}
 
 

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 from engine.executors.base import ExecutionHooks, ExecutionOutcome, ExecutionRequest, ExecutorError
 from engine.settings import BacalhauSettings
 from engine.wire import (
+    JOBS_PATH,
     TERMINAL_JOB_STATES,
     APIError,
     BuildVersion,
@@ -41,7 +42,6 @@ __all__ = ["EXECUTION_LABEL", "BacalhauClient", "BacalhauExecutor"]
 
 log = logging.getLogger(__name__)
 
-JOBS_PATH = "/api/v1/orchestrator/jobs"
 EXECUTION_LABEL = "klippfisk-execution"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 SERVER_OWNED = ("ID", "State", "Version", "Revision", "CreateTime", "ModifyTime")
