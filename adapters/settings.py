@@ -9,8 +9,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 
-from engine.settings import Settings
-from spec import parse_bytes, parse_cpu
+from klippfisk.engine.settings import Settings
+from klippfisk.spec import parse_bytes, parse_cpu
 
 __all__ = ["ApiKey", "AppSettings", "BotSettings", "ServerSettings"]
 

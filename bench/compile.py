@@ -28,7 +28,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from spec import SpecError, compile_document, compile_job, load_document
+from klippfisk.spec import SpecError, compile_document, compile_job, load_document
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "data" / "corpus"

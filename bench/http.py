@@ -43,7 +43,7 @@ from typing import Any
 
 import httpx
 
-from adapters.http.server import serve_process
+from klippfisk.adapters.http.server import serve_process
 
 KEY = "bench-key"
 JOBS = "/api/v1/orchestrator/jobs"
@@ -220,7 +220,7 @@ def start_floor(port_file: Path) -> tuple[subprocess.Popen[bytes], str]:
     """floor_app on a free port, served by the very function `klippfisk serve` serves with
     (same uvicorn settings, event loop and HTTP parser)."""
     code = (
-        "from adapters.http.server import bind, run; from bench.http import floor_app; "
+        "from klippfisk.adapters.http.server import bind, run; from bench.http import floor_app; "
         f"s = bind('127.0.0.1', 0); open({str(port_file)!r}, 'w').write(str(s.getsockname()[1])); "
         "run(floor_app, s)"
     )

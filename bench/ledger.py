@@ -35,9 +35,9 @@ from statistics import median
 from typing import Any
 
 from bench.library_floor import BareLibrary
-from engine import Ledger, Source
-from engine.settings import LedgerSettings, Settings
-from spec.compiled import CompiledSpec, Report
+from klippfisk.engine import Ledger, Source
+from klippfisk.engine.settings import LedgerSettings, Settings
+from klippfisk.spec.compiled import CompiledSpec, Report
 
 _EVENTS_PER_JOB = 5  # Submitted, Queued, ExecutionCreated, ExecutionStarted, ExecutionCompleted
 _JOB = {

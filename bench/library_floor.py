@@ -52,7 +52,7 @@ class BareLibrary:
     def __init__(self, path: Path, synchronous: str, job: dict[str, Any]) -> None:
         self.app = Application(
             {
-                "PERSISTENCE_MODULE": "engine.sqlite_store:SQLiteStoreFactory",
+                "PERSISTENCE_MODULE": "klippfisk.engine.sqlite_store:SQLiteStoreFactory",
                 "SQLITE_DBNAME": str(path),
                 "SQLITE_SYNCHRONOUS": synchronous,
             }

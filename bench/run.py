@@ -29,13 +29,13 @@ from pathlib import Path
 
 import wasmtime
 
-from engine import Ledger
-from engine.executors.base import ExecutionRequest
-from engine.executors.local import LocalExecutor
-from engine.executors.registry import default_registry
-from engine.runner import Runner
-from engine.settings import DockerSettings, ExecutorSettings, LedgerSettings, Settings
-from spec import compile_job
+from klippfisk.engine import Ledger
+from klippfisk.engine.executors.base import ExecutionRequest
+from klippfisk.engine.executors.local import LocalExecutor
+from klippfisk.engine.executors.registry import default_registry
+from klippfisk.engine.runner import Runner
+from klippfisk.engine.settings import DockerSettings, ExecutorSettings, LedgerSettings, Settings
+from klippfisk.spec import compile_job
 
 HELLO = Path(__file__).parents[1] / "tests" / "data" / "wasm" / "hello.wasm"
 

@@ -5,9 +5,10 @@ by default, PostgreSQL by setting) and is all an adapter or an auditor needs: su
 jobs, record what happens to them, and read, list, wait for and verify them.
 
 The names are imported on first use, not with the package: the ledger pulls in
-eventsourcing and the PostgreSQL driver (about half a second), and every `engine.*` import
-(`engine.settings` for a command's settings, say) runs this file first. A command that never
-touches the ledger, such as `klippfisk spec validate`, should not pay for it.
+eventsourcing and the PostgreSQL driver (about half a second), and every
+`klippfisk.engine.*` import (`klippfisk.engine.settings` for a command's settings, say) runs
+this file first. A command that never touches the ledger, such as `klippfisk spec validate`,
+should not pay for it.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from engine.job import ExecutionState, IllegalTransition, JobState, LedgerError, Topic
-    from engine.ledger import (
+    from klippfisk.engine.job import ExecutionState, IllegalTransition, JobState, LedgerError, Topic
+    from klippfisk.engine.ledger import (
         BadQuery,
         BrokenChain,
         ExecutionView,
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
         SubmitResult,
         VerifyReport,
     )
-    from engine.wire import rfc3339
+    from klippfisk.engine.wire import rfc3339
 
 __all__ = [
     "BadQuery",
@@ -60,12 +61,12 @@ __all__ = [
 # above say the same for type checkers, and tests/unit/engine/test_public_face.py holds the
 # two to each other.
 _NOT_IN_LEDGER = {
-    "ExecutionState": "engine.job",
-    "IllegalTransition": "engine.job",
-    "JobState": "engine.job",
-    "LedgerError": "engine.job",
-    "Topic": "engine.job",
-    "rfc3339": "engine.wire",
+    "ExecutionState": "klippfisk.engine.job",
+    "IllegalTransition": "klippfisk.engine.job",
+    "JobState": "klippfisk.engine.job",
+    "LedgerError": "klippfisk.engine.job",
+    "Topic": "klippfisk.engine.job",
+    "rfc3339": "klippfisk.engine.wire",
 }
 
 
@@ -73,7 +74,7 @@ def __getattr__(name: str) -> Any:
     """Import a public name's module on first use and keep the name here for the next one."""
     if name not in __all__:
         raise AttributeError(f"module 'engine' has no attribute {name!r}")
-    module = importlib.import_module(_NOT_IN_LEDGER.get(name, "engine.ledger"))
+    module = importlib.import_module(_NOT_IN_LEDGER.get(name, "klippfisk.engine.ledger"))
     value = getattr(module, name)
     globals()[name] = value
     return value

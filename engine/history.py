@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from engine.job import Execution, Job, JobState, Topic
-from engine.wire import rfc3339
+from klippfisk.engine.job import Execution, Job, JobState, Topic
+from klippfisk.engine.wire import rfc3339
 
 __all__ = ["EVENT_TYPES", "history_entries"]
 

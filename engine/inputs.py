@@ -2,7 +2,7 @@
 
 Each input becomes a `Mount`: a host file or directory shown to the task at its `Target`.
 Inline (`data:` URL) and urlDownload inputs are written into the execution's work
-directory first (downloads through `engine.net_guard`: public addresses only, every
+directory first (downloads through `klippfisk.engine.net_guard`: public addresses only, every
 redirect re-checked, unless the operator allow-lists an exact host:port); localDirectory
 inputs are used in place, but only from directories the operator allow-listed, because a
 job spec must not be a way to read the host's files.
@@ -24,8 +24,8 @@ from urllib.parse import unquote_to_bytes, urlsplit
 
 import httpx
 
-from engine.executors.base import ExecutorError
-from engine.net_guard import (
+from klippfisk.engine.executors.base import ExecutorError
+from klippfisk.engine.net_guard import (
     Cutter,
     GuardPolicy,
     NetGuardError,
@@ -36,7 +36,7 @@ from engine.net_guard import (
     capped_chunks,
     guarded_get,
 )
-from engine.settings import ExecutorSettings
+from klippfisk.engine.settings import ExecutorSettings
 
 __all__ = [
     "InputError",
@@ -175,8 +175,8 @@ def _download(
     settings: ExecutorSettings,
     cutter: Cutter | None,
 ) -> Mount:
-    """Fetch a urlDownload input under the shared address policy (`engine.net_guard`): a job
-    spec must not be a way to reach the runner's loopback, LAN or cloud metadata service."""
+    """Fetch a urlDownload input under the shared address policy (`engine.net_guard`): a
+    job spec must not be a way to reach the runner's loopback, LAN or cloud metadata service."""
     url = str(params.get("URL", ""))
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:

@@ -24,7 +24,7 @@ from eventsourcing.domain import (
     MetaDomainEvent,
 )
 
-from engine.ids import new_execution_id, short_id
+from klippfisk.engine.ids import new_execution_id, short_id
 
 __all__ = [
     "ACTIVE_EXECUTION_STATES",
@@ -44,6 +44,7 @@ __all__ = [
     "encode_body",
     "encode_event_state",
     "event_hash",
+    "former_topics",
 ]
 
 
@@ -669,3 +670,17 @@ class Job(BaseAggregate[str]):
         """The JSON bodies the pending events were hashed from, by version, handed over once
         with the events so that storing them does not encode them a second time."""
         return self.__dict__.pop("_encoded_bodies", {})
+
+
+# The module the aggregate lived in before the package became `klippfisk.*` (until 0.1.0's
+# move): events stored then carry topics such as "engine.job:Job.Submitted".
+_FORMER_MODULE = "engine.job"
+
+
+def former_topics() -> dict[str, type]:
+    """Every topic a ledger written before the move stores, with today's class for it, so
+    that such a ledger opens, verifies and keeps appending (the mapper registers these)."""
+    kinds = [v for v in vars(Job).values() if isinstance(v, type) and issubclass(v, Job.Event)]
+    topics: dict[str, type] = {f"{_FORMER_MODULE}:Job": Job}
+    topics.update({f"{_FORMER_MODULE}:Job.{kind.__name__}": kind for kind in kinds})
+    return topics

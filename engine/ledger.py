@@ -1,9 +1,10 @@
 """The ledger: where compiled jobs are recorded, changed by commands, and read back.
 
 `Ledger` is an eventsourcing Application over the Job aggregate and the library face other
-packages use (`from engine import Ledger`). It is safe to share between threads: commands on
-one job are serialised by a lock, and between processes the store's optimistic concurrency
-does the same job (a stale write is refused, the command is retried once on fresh state).
+packages use (`from klippfisk.engine import Ledger`). It is safe to share between threads:
+commands on one job are serialised by a lock, and between processes the store's optimistic
+concurrency does the same job (a stale write is refused, the command is retried once on fresh
+state).
 Jobs recently touched stay in memory, so a command costs one insert rather than a replay,
 and writes from many threads that arrive together share one transaction (group commit, see
 engine/group_commit.py); each command still returns only once its own events are stored.
@@ -34,13 +35,13 @@ from eventsourcing.persistence import (
     StoredEvent,
 )
 from eventsourcing.sqlite import SQLiteDatastore
-from eventsourcing.utils import Environment, EnvType, get_topic, resolve_topic
+from eventsourcing.utils import Environment, EnvType, get_topic, register_topic, resolve_topic
 
-from engine.executors.registry import EXECUTOR_CHOICES
-from engine.group_commit import GroupCommit
-from engine.history import EVENT_TYPES, history_entries
-from engine.ids import is_job_id, job_id_for_key, job_id_for_name, new_job_id, short_id
-from engine.job import (
+from klippfisk.engine.executors.registry import EXECUTOR_CHOICES
+from klippfisk.engine.group_commit import GroupCommit
+from klippfisk.engine.history import EVENT_TYPES, history_entries
+from klippfisk.engine.ids import is_job_id, job_id_for_key, job_id_for_name, new_job_id, short_id
+from klippfisk.engine.job import (
     TERMINAL_STATES,
     ExecutionState,
     Job,
@@ -50,11 +51,12 @@ from engine.job import (
     decode_event_state,
     encode_event_state,
     event_hash,
+    former_topics,
 )
-from engine.projections import JobsProjection, LabelTest, Order, PageQuery
-from engine.settings import LedgerSettings, Settings
-from engine.sqlite_store import SQLitePointReader, SQLiteWriter
-from spec.compiled import CompiledSpec
+from klippfisk.engine.projections import JobsProjection, LabelTest, Order, PageQuery
+from klippfisk.engine.settings import LedgerSettings, Settings
+from klippfisk.engine.sqlite_store import SQLitePointReader, SQLiteWriter
+from klippfisk.spec.compiled import CompiledSpec
 
 __all__ = [
     "BadQuery",
@@ -301,6 +303,11 @@ class JobEventMapper(Mapper[str]):
     the same stored form, and takes the body already encoded for the hash when it has it.
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for topic, cls in former_topics().items():
+            register_topic(topic, cls)
+
     def to_stored_event(self, domain_event: Any, body_json: str | None = None) -> StoredEvent:
         state = dict(vars(domain_event))
         originator_id = state.pop("originator_id")
@@ -339,7 +346,7 @@ def _store_env(settings: Settings) -> dict[str, str]:
             ) from exc
         return {
             **common,
-            "PERSISTENCE_MODULE": "engine.sqlite_store:SQLiteStoreFactory",
+            "PERSISTENCE_MODULE": "klippfisk.engine.sqlite_store:SQLiteStoreFactory",
             "SQLITE_DBNAME": str(path),
             "SQLITE_SYNCHRONOUS": ledger.sqlite_synchronous,
             "SQLITE_LOCK_TIMEOUT": str(ledger.lock_timeout_seconds),
@@ -348,7 +355,7 @@ def _store_env(settings: Settings) -> dict[str, str]:
         pg = ledger.postgres
         return {
             **common,
-            "PERSISTENCE_MODULE": "engine.postgres_store:PostgresStoreFactory",
+            "PERSISTENCE_MODULE": "klippfisk.engine.postgres_store:PostgresStoreFactory",
             "POSTGRES_DBNAME": pg.dbname,
             "POSTGRES_HOST": pg.host,
             "POSTGRES_PORT": str(pg.port),
@@ -397,7 +404,7 @@ class Ledger(Application[str]):
         postgres = not sqlite  # `_store_env` configures no other store
         self._pg_writer = None
         if postgres:  # imported here: the SQLite default never loads the PostgreSQL driver
-            from engine.postgres_store import PostgresWriter
+            from klippfisk.engine.postgres_store import PostgresWriter
 
             channel = self.recorder.channel_name  # type: ignore[attr-defined]
             self._pg_writer = PostgresWriter(datastore, table, channel)

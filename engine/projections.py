@@ -26,7 +26,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from engine.job import Job
+from klippfisk.engine.job import Job
 
 __all__ = ["JobRow", "JobsProjection", "LabelTest", "Order", "PageQuery"]
 

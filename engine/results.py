@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.executors.base import RUN_OUTPUT_LIMIT, ExecutionOutcome, ExecutorError
-from engine.settings import Settings
+from klippfisk.engine.executors.base import RUN_OUTPUT_LIMIT, ExecutionOutcome, ExecutorError
+from klippfisk.engine.settings import Settings
 
 __all__ = [
     "CACHEABLE_INPUTS",

@@ -35,14 +35,18 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from engine.executors.base import ExecutionOutcome, ExecutionRequest, Executor
-from engine.executors.local.limits import TaskLimits
-from engine.executors.registry import ExecutorRegistry, UnsupportedEngine, default_registry
-from engine.job import ExecutionState, IllegalTransition, JobState, LedgerError
-from engine.ledger import JobView, Ledger
-from engine.results import ResultCache, cacheable, execution_results_dir, result_cache
-from engine.settings import Settings
-from engine.wire import WireError, parse_rfc3339
+from klippfisk.engine.executors.base import ExecutionOutcome, ExecutionRequest, Executor
+from klippfisk.engine.executors.local.limits import TaskLimits
+from klippfisk.engine.executors.registry import (
+    ExecutorRegistry,
+    UnsupportedEngine,
+    default_registry,
+)
+from klippfisk.engine.job import ExecutionState, IllegalTransition, JobState, LedgerError
+from klippfisk.engine.ledger import JobView, Ledger
+from klippfisk.engine.results import ResultCache, cacheable, execution_results_dir, result_cache
+from klippfisk.engine.settings import Settings
+from klippfisk.engine.wire import WireError, parse_rfc3339
 
 __all__ = ["Runner", "RunnerError", "runner_identity"]
 

@@ -11,15 +11,15 @@ held to `LoadLimits`), `render` and `variables_from` (Bacalhau's templating), th
 parsers Bacalhau's resource fields use, and `cid_of` (the content address of any JSON value).
 """
 
-from spec.address import cid_of
-from spec.compile import compile_document, compile_job, compile_path, compile_url
-from spec.compiled import CompiledSpec, Report
-from spec.defaults import PROFILES
-from spec.document import Document
-from spec.errors import LoadError, Problem, SpecError, TemplateError
-from spec.limits import DEFAULT_LIMITS, LoadLimits
-from spec.load import load_document
-from spec.quantities import (
+from klippfisk.spec.address import cid_of
+from klippfisk.spec.compile import compile_document, compile_job, compile_path, compile_url
+from klippfisk.spec.compiled import CompiledSpec, Report
+from klippfisk.spec.defaults import PROFILES
+from klippfisk.spec.document import Document
+from klippfisk.spec.errors import LoadError, Problem, SpecError, TemplateError
+from klippfisk.spec.limits import DEFAULT_LIMITS, LoadLimits
+from klippfisk.spec.load import load_document
+from klippfisk.spec.quantities import (
     format_bytes,
     format_cpu,
     parse_bytes,
@@ -27,8 +27,8 @@ from spec.quantities import (
     parse_duration_seconds,
     parse_gpu,
 )
-from spec.sources import read_source
-from spec.template import render, variables_from
+from klippfisk.spec.sources import read_source
+from klippfisk.spec.template import render, variables_from
 
 __all__ = [
     "DEFAULT_LIMITS",

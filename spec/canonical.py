@@ -6,10 +6,10 @@
 Both are hashed from one pass over the job: each value is encoded once, and the task texts
 are spliced from the same pieces as the job text (a 100 kB inline module is not encoded
 twice). The RFC 8785 bytes come from the C `json` encoder whenever it writes them exactly
-(see `spec.address.exact_text_writer`, which also escapes long text faster), and that is
+(see `klippfisk.spec.address.exact_text_writer`, which also escapes long text faster), and that is
 checked only where the data can hold surprises: plug-in `Params` (free-form values) and the
 keys of Env, Meta and Labels (free text). Every other field has been checked and normalised
-by `spec.validate` into text or integers within +/-2^53, so walking it again would only
+by `klippfisk.spec.validate` into text or integers within +/-2^53, so walking it again would only
 spend time. A job whose free parts do not pass goes through the reference JCS writer.
 """
 
@@ -19,7 +19,7 @@ from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from typing import Any
 
-from spec.address import cid_of, cid_of_bytes, exact_text_writer
+from klippfisk.spec.address import cid_of, cid_of_bytes, exact_text_writer
 
 __all__ = ["TASK_CID_FIELDS", "addresses", "canonical_job"]
 

@@ -22,20 +22,20 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from spec.canonical import addresses, canonical_job
-from spec.compiled import CompiledSpec, Migration, Report, Warning_
-from spec.defaults import DEFAULT_PROFILE, PROFILES, apply_profile
-from spec.document import Document
-from spec.errors import Problem, SpecError
-from spec.legacy import rewrite_legacy_wasm, translate_ipvm, translate_legacy
-from spec.limits import DEFAULT_LIMITS, LoadLimits, check_shape
-from spec.load import decode_text, load_document
-from spec.minimal import translate_code, translate_docker, translate_wasm
-from spec.models import SERVER_OWNED, Job, SourceSpelling
-from spec.sources import read_source
-from spec.template import render
-from spec.translation import Translation, parse_model, pydantic_problems
-from spec.validate import Findings, check
+from klippfisk.spec.canonical import addresses, canonical_job
+from klippfisk.spec.compiled import CompiledSpec, Migration, Report, Warning_
+from klippfisk.spec.defaults import DEFAULT_PROFILE, PROFILES, apply_profile
+from klippfisk.spec.document import Document
+from klippfisk.spec.errors import Problem, SpecError
+from klippfisk.spec.legacy import rewrite_legacy_wasm, translate_ipvm, translate_legacy
+from klippfisk.spec.limits import DEFAULT_LIMITS, LoadLimits, check_shape
+from klippfisk.spec.load import decode_text, load_document
+from klippfisk.spec.minimal import translate_code, translate_docker, translate_wasm
+from klippfisk.spec.models import SERVER_OWNED, Job, SourceSpelling
+from klippfisk.spec.sources import read_source
+from klippfisk.spec.template import render
+from klippfisk.spec.translation import Translation, parse_model, pydantic_problems
+from klippfisk.spec.validate import Findings, check
 
 __all__ = [
     "compile_document",

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from spec.compiled import AppliedDefault
+from klippfisk.spec.compiled import AppliedDefault
 
 __all__ = ["DEFAULT_PROFILE", "PROFILES", "Profile", "apply_profile"]
 

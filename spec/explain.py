@@ -13,9 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from spec.defaults import PROFILES
-from spec.errors import Problem, SpecError
-from spec.models import Job
+from klippfisk.spec.defaults import PROFILES
+from klippfisk.spec.errors import Problem, SpecError
+from klippfisk.spec.models import Job
 
 __all__ = ["Explanation", "explain"]
 

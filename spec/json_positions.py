@@ -12,10 +12,10 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from spec.collector import collector_paused
-from spec.errors import Problem
-from spec.lines import LineIndex
-from spec.pointer import last_key, pointer_join
+from klippfisk.spec.collector import collector_paused
+from klippfisk.spec.errors import Problem
+from klippfisk.spec.lines import LineIndex
+from klippfisk.spec.pointer import last_key, pointer_join
 
 __all__ = ["JsonScan", "duplicate_problems"]
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from spec.models import (
+from klippfisk.spec.models import (
     InputSource,
     IpvmConfig,
     IpvmInputs,
@@ -29,7 +29,7 @@ from spec.models import (
     LegacyWasm,
     StorageSpec,
 )
-from spec.translation import Translation, parse_model
+from klippfisk.spec.translation import Translation, parse_model
 
 __all__ = ["API_VERSIONS", "rewrite_legacy_wasm", "translate_ipvm", "translate_legacy"]
 

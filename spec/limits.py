@@ -11,8 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from spec.errors import LoadError, Problem, load_error
-from spec.pointer import pointer_join
+from klippfisk.spec.errors import LoadError, Problem, load_error
+from klippfisk.spec.pointer import pointer_join
 
 __all__ = ["DEFAULT_LIMITS", "LoadLimits", "check_shape", "limit_error", "size_limit_error"]
 

@@ -4,8 +4,8 @@ This is the one door every document comes in by: it decodes the bytes (the only 
 decoding in the compiler, `decode_text`), refuses what is too big, binary or not UTF-8, and
 hands the text to the right reader. A document whose first character is `{` or `[` is JSON,
 parsed by the C `json` module for speed and exact JSON number semantics, its positions
-found by `spec.json_positions` when first asked for; anything else is YAML, read by
-`spec.yaml_nodes`. Limits live in `spec.limits`, the Document in `spec.document`.
+found by `json_positions` when first asked for; anything else is YAML, read by
+`yaml_nodes`. Limits live in `limits`, the Document in `document` (all in `klippfisk.spec`).
 """
 
 from __future__ import annotations
@@ -15,14 +15,20 @@ import math
 import re
 from typing import Any
 
-from spec.collector import collector_paused
-from spec.document import Document
-from spec.errors import LoadError, Problem, load_error
-from spec.json_positions import JsonScan, duplicate_problems
-from spec.limits import DEFAULT_LIMITS, LoadLimits, check_shape, limit_error, size_limit_error
-from spec.lines import line_col
-from spec.pointer import pointer_join
-from spec.yaml_nodes import load_yaml
+from klippfisk.spec.collector import collector_paused
+from klippfisk.spec.document import Document
+from klippfisk.spec.errors import LoadError, Problem, load_error
+from klippfisk.spec.json_positions import JsonScan, duplicate_problems
+from klippfisk.spec.limits import (
+    DEFAULT_LIMITS,
+    LoadLimits,
+    check_shape,
+    limit_error,
+    size_limit_error,
+)
+from klippfisk.spec.lines import line_col
+from klippfisk.spec.pointer import pointer_join
+from klippfisk.spec.yaml_nodes import load_yaml
 
 __all__ = [
     "DEFAULT_LIMITS",

@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from spec.legacy import ENTRY_MODULE_TARGET
-from spec.models import CodeRun, DockerRun, WasmRun
-from spec.translation import Translation, parse_model
+from klippfisk.spec.legacy import ENTRY_MODULE_TARGET
+from klippfisk.spec.models import CodeRun, DockerRun, WasmRun
+from klippfisk.spec.translation import Translation, parse_model
 
 __all__ = ["LANGUAGES", "translate_code", "translate_docker", "translate_wasm"]
 

@@ -14,7 +14,7 @@ Canonical quantity forms (chosen so that equal meaning gives equal bytes, hence 
 - GPU: a decimal integer string, `"0"` when none is asked for.
 - Timeouts: integer seconds; 0 means "no limit", as in Bacalhau.
 
-Upper limits (a clear error above each; see `spec.quantities`): CPU and GPU 2^53 - 1 (the
+Upper limits (a clear error above each; see `klippfisk.spec.quantities`): CPU and GPU 2^53 - 1 (the
 largest integer canonical JSON keeps exact; Go reads them as int64/uint64), Count and Priority
 the same, sizes below 2^64 bytes (go-humanize's bound), timeouts 9223372036 s (Go's
 time.Duration, int64 nanoseconds, is about 292 years).
@@ -37,7 +37,7 @@ from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, WithJsonSchema
 
-from spec.pointer import last_key, pointer_token
+from klippfisk.spec.pointer import last_key, pointer_token
 
 __all__ = [
     "SERVER_OWNED",

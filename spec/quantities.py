@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
-from spec.errors import shown
+from klippfisk.spec.errors import shown
 
 __all__ = [
     "MAX_BYTES",

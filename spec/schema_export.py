@@ -1,4 +1,5 @@
-"""JSON Schemas (2020-12) generated from spec.models; `python3 -m spec.schema_export` writes them.
+"""JSON Schemas (2020-12) generated from the models; `python3 -m klippfisk.spec.schema_export`
+writes them.
 
 The models are the one source of truth: the input schemas are pydantic's validation-mode
 schemas, and the canonical job schema is the serialization-mode schema tightened to what the
@@ -17,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from spec.models import CodeRun, DockerRun, IpvmTask, Job, LegacyJob, WasmRun
+from klippfisk.spec.models import CodeRun, DockerRun, IpvmTask, Job, LegacyJob, WasmRun
 
 __all__ = ["SCHEMA_DIR", "render", "schemas", "write"]
 
@@ -121,7 +122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             or (args.dir / name).read_text(encoding="utf-8") != render(schema)
         ]
         for name in stale:
-            print(f"{args.dir / name} is stale; run python3 -m spec.schema_export", file=sys.stderr)
+            print(
+                f"{args.dir / name} is stale; run python3 -m klippfisk.spec.schema_export",
+                file=sys.stderr,
+            )
         return 1 if stale else 0
     for path in write(args.dir):
         print(path)

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import urlsplit
 
-from spec.errors import LoadError, Problem
-from spec.limits import DEFAULT_LIMITS, LoadLimits, size_limit_error
+from klippfisk.spec.errors import LoadError, Problem
+from klippfisk.spec.limits import DEFAULT_LIMITS, LoadLimits, size_limit_error
 
 __all__ = ["read_source"]
 

@@ -16,8 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from spec.errors import Problem, TemplateError
-from spec.limits import DEFAULT_LIMITS, LoadLimits, size_limit_error
+from klippfisk.spec.errors import Problem, TemplateError
+from klippfisk.spec.limits import DEFAULT_LIMITS, LoadLimits, size_limit_error
 
 __all__ = ["render", "variables_from"]
 

@@ -13,10 +13,10 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from spec.compiled import Migration, Warning_
-from spec.errors import Problem, shown
-from spec.models import Folded, fold_keys
-from spec.pointer import pointer_token
+from klippfisk.spec.compiled import Migration, Warning_
+from klippfisk.spec.errors import Problem, shown
+from klippfisk.spec.models import Folded, fold_keys
+from klippfisk.spec.pointer import pointer_token
 
 __all__ = ["Translation", "parse_model", "pydantic_problems"]
 

@@ -18,11 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from spec.compiled import Warning_
-from spec.errors import Problem, shown
-from spec.models import NETWORK_TYPES
-from spec.pointer import pointer_token
-from spec.quantities import (
+from klippfisk.spec.compiled import Warning_
+from klippfisk.spec.errors import Problem, shown
+from klippfisk.spec.models import NETWORK_TYPES
+from klippfisk.spec.pointer import pointer_token
+from klippfisk.spec.quantities import (
     format_cpu,
     parse_bytes,
     parse_cpu,

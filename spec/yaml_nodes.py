@@ -5,7 +5,7 @@ positions, keeps the last of two duplicate keys silently, expands a billion-laug
 memory runs out, and hands back dates, sets and bytes that JSON cannot carry. So the text is
 composed into nodes by libyaml (fast, and the nodes keep their marks) and walked here once to
 build the data. The nodes are kept: a position is looked up in them only when a problem, a
-warning or a migration note asks for one (`spec.yaml_positions`), not recorded for every
+warning or a migration note asks for one (`klippfisk.spec.yaml_positions`), not recorded for every
 value.
 """
 
@@ -19,12 +19,12 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from spec.document import Document
-from spec.errors import LoadError, Problem, load_error, shown
-from spec.limits import LoadLimits, limit_error
-from spec.lines import line_col, line_text
-from spec.pointer import pointer_join
-from spec.yaml_positions import MERGE_TAG, NodePositions, where
+from klippfisk.spec.document import Document
+from klippfisk.spec.errors import LoadError, Problem, load_error, shown
+from klippfisk.spec.limits import LoadLimits, limit_error
+from klippfisk.spec.lines import line_col, line_text
+from klippfisk.spec.pointer import pointer_join
+from klippfisk.spec.yaml_positions import MERGE_TAG, NodePositions, where
 
 __all__ = ["load_yaml"]
 

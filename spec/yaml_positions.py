@@ -12,7 +12,7 @@ from typing import Any
 
 from yaml.nodes import MappingNode, Node, SequenceNode
 
-from spec.pointer import last_key, pointer_join
+from klippfisk.spec.pointer import last_key, pointer_join
 
 __all__ = ["MERGE_TAG", "NodePositions", "where"]
 

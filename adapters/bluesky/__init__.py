@@ -6,7 +6,7 @@ the policy for strangers' jobs, the job watcher, reply composition, limits, dura
 are importable from their modules for tests.
 """
 
-from adapters.bluesky.app import run_bot
-from adapters.bluesky.session import LoginRefused
+from klippfisk.adapters.bluesky.app import run_bot
+from klippfisk.adapters.bluesky.session import LoginRefused
 
 __all__ = ["LoginRefused", "run_bot"]

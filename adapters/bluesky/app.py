@@ -10,14 +10,14 @@ from __future__ import annotations
 import logging
 import threading
 
-from adapters.bluesky.bot import Bot, BotAccount
-from adapters.bluesky.session import connect
-from adapters.bluesky.state import BotState
-from adapters.bluesky.throttle import ServerThrottle
-from adapters.settings import AppSettings
-from engine import Ledger
-from engine.executors.registry import default_registry
-from engine.runner import Runner
+from klippfisk.adapters.bluesky.bot import Bot, BotAccount
+from klippfisk.adapters.bluesky.session import connect
+from klippfisk.adapters.bluesky.state import BotState
+from klippfisk.adapters.bluesky.throttle import ServerThrottle
+from klippfisk.adapters.settings import AppSettings
+from klippfisk.engine import Ledger
+from klippfisk.engine.executors.registry import default_registry
+from klippfisk.engine.runner import Runner
 
 __all__ = ["run_bot"]
 

@@ -29,27 +29,27 @@ from dataclasses import dataclass
 from atproto import Client, exceptions, models
 from atproto_client.models.utils import get_or_create
 
-from adapters.bluesky import messages
-from adapters.bluesky.commands import Command, parse_command
-from adapters.bluesky.fetch_guard import FetchError, FetchPolicy, fetch
-from adapters.bluesky.intake import take_in
-from adapters.bluesky.limits import AuthorLimiter, Verdict
-from adapters.bluesky.policy import (
+from klippfisk.adapters.bluesky import messages
+from klippfisk.adapters.bluesky.commands import Command, parse_command
+from klippfisk.adapters.bluesky.fetch_guard import FetchError, FetchPolicy, fetch
+from klippfisk.adapters.bluesky.intake import take_in
+from klippfisk.adapters.bluesky.limits import AuthorLimiter, Verdict
+from klippfisk.adapters.bluesky.policy import (
     BotLimits,
     PolicyRefused,
     admit,
     may_describe,
     may_read_output,
 )
-from adapters.bluesky.posting import post_reply_once
-from adapters.bluesky.reply import compose
-from adapters.bluesky.session import LoginDeferred, login_again
-from adapters.bluesky.state import BotState, PendingMention
-from adapters.bluesky.throttle import ServerThrottle
-from adapters.bluesky.watcher import JobWatcher
-from adapters.settings import BotSettings
-from engine import JobNotFound, JobView, Ledger, LedgerError, Source
-from spec import CompiledSpec, SpecError, compile_document
+from klippfisk.adapters.bluesky.posting import post_reply_once
+from klippfisk.adapters.bluesky.reply import compose
+from klippfisk.adapters.bluesky.session import LoginDeferred, login_again
+from klippfisk.adapters.bluesky.state import BotState, PendingMention
+from klippfisk.adapters.bluesky.throttle import ServerThrottle
+from klippfisk.adapters.bluesky.watcher import JobWatcher
+from klippfisk.adapters.settings import BotSettings
+from klippfisk.engine import JobNotFound, JobView, Ledger, LedgerError, Source
+from klippfisk.spec import CompiledSpec, SpecError, compile_document
 
 __all__ = ["Bot", "BotAccount"]
 

@@ -1,7 +1,7 @@
 """Fetching a job file from a URL someone posted, without letting them aim the bot inward.
 
 Anyone on Bluesky can make the bot fetch a URL, so every hop goes through the engine's
-address policy (`engine.net_guard`: public addresses only, pinned, redirects re-checked).
+address policy (`klippfisk.engine.net_guard`: public addresses only, pinned, redirects re-checked).
 What is the bot's own: the size cap and deadline of a job file, the document-like content
 types it accepts, and first-person messages for the reply. Tests allow their own loopback
 server through an explicit allow-list of host:port entries; nothing else is relaxed.
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from engine.net_guard import (
+from klippfisk.engine.net_guard import (
     GuardPolicy,
     NetGuardError,
     NotPublic,

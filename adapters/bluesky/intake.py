@@ -14,8 +14,8 @@ from __future__ import annotations
 from atproto import Client
 from atproto_client.models.utils import get_model_as_dict
 
-from adapters.bluesky.state import BotState, PendingMention
-from adapters.bluesky.throttle import ServerThrottle
+from klippfisk.adapters.bluesky.state import BotState, PendingMention
+from klippfisk.adapters.bluesky.throttle import ServerThrottle
 
 __all__ = ["take_in"]
 

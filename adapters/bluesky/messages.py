@@ -6,8 +6,8 @@ message that reports a problem also says what to do about it.
 
 from __future__ import annotations
 
-from engine import ExecutionView, JobState, JobView
-from spec import SpecError
+from klippfisk.engine import ExecutionView, JobState, JobView
+from klippfisk.spec import SpecError
 
 __all__ = [
     "HELP",

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from adapters.settings import BotSettings
-from engine import JobView
-from spec import (
+from klippfisk.adapters.settings import BotSettings
+from klippfisk.engine import JobView
+from klippfisk.spec import (
     CompiledSpec,
     compile_job,
     format_bytes,

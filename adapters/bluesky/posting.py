@@ -15,8 +15,8 @@ import hashlib
 
 from atproto import Client, exceptions, models
 
-from adapters.bluesky.reply import Reply, thread_refs
-from adapters.bluesky.throttle import ServerThrottle
+from klippfisk.adapters.bluesky.reply import Reply, thread_refs
+from klippfisk.adapters.bluesky.throttle import ServerThrottle
 
 __all__ = ["POST_COLLECTION", "post_reply_once", "reply_rkey"]
 

@@ -24,9 +24,9 @@ import httpx
 from atproto import Client, Session, SessionEvent, exceptions
 from atproto_client.request import Request
 
-from adapters.bluesky.state import BotState
-from adapters.bluesky.throttle import ServerThrottle
-from adapters.settings import BotSettings
+from klippfisk.adapters.bluesky.state import BotState
+from klippfisk.adapters.bluesky.throttle import ServerThrottle
+from klippfisk.adapters.settings import BotSettings
 
 __all__ = ["LOGIN_WINDOW_SECONDS", "LoginDeferred", "LoginRefused", "connect", "login_again"]
 

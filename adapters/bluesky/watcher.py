@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from engine import JobView, Ledger
+from klippfisk.engine import JobView, Ledger
 
 __all__ = ["JobWatcher"]
 

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from adapters.settings import AppSettings
+    from klippfisk.adapters.settings import AppSettings
 
 __all__ = [
     "EXIT_BAD",
@@ -80,7 +80,7 @@ class SettingsOnDemand:
         if self._settings is None:
             from pydantic import ValidationError
 
-            from adapters.settings import AppSettings
+            from klippfisk.adapters.settings import AppSettings
 
             try:
                 self._settings = AppSettings()
@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     groups = parser.add_subparsers(dest="group", metavar="COMMAND")
     groups.required = True
     for name in COMMAND_MODULES:
-        importlib.import_module(f"adapters.cli.{name}").register(groups)
+        importlib.import_module(f"klippfisk.adapters.cli.{name}").register(groups)
     return parser
 
 

@@ -14,10 +14,10 @@ import threading
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from adapters.cli import EXIT_OK, EXIT_USAGE
+from klippfisk.adapters.cli import EXIT_OK, EXIT_USAGE
 
 if TYPE_CHECKING:
-    from adapters.settings import AppSettings
+    from klippfisk.adapters.settings import AppSettings
 
 __all__ = ["register"]
 
@@ -51,8 +51,8 @@ def _bot(args: Any) -> int:
 
 def _serve(settings: AppSettings, stop: threading.Event) -> int:
     # atproto takes seconds to import: only `klippfisk bot` should pay for it.
-    from adapters.bluesky import LoginRefused, run_bot
-    from engine import LedgerError
+    from klippfisk.adapters.bluesky import LoginRefused, run_bot
+    from klippfisk.engine import LedgerError
 
     try:
         run_bot(settings, stop)

@@ -3,7 +3,7 @@
 Tables show the columns Bacalhau's CLI shows; `--output json|yaml` gives Bacalhau's API
 shapes instead. Jobs are named by full id, short id (`j-1234abcd`, any unique prefix) or
 name. Exit codes: 0 done, 1 the job is unknown or refused the command, 2 a bad option value
-or a ledger that could not be opened (see `adapters.cli` for the whole contract).
+or a ledger that could not be opened (see `klippfisk.adapters.cli` for the whole contract).
 
 Other modules add verbs to the same `job` group through `job_group(subparsers)`.
 """
@@ -20,13 +20,13 @@ from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from adapters.cli import EXIT_BAD, EXIT_OK, EXIT_USAGE
-from adapters.cli.late_choices import late_choices
-from adapters.cli.output import FORMATS, emit, table
+from klippfisk.adapters.cli import EXIT_BAD, EXIT_OK, EXIT_USAGE
+from klippfisk.adapters.cli.late_choices import late_choices
+from klippfisk.adapters.cli.output import FORMATS, emit, table
 
 if TYPE_CHECKING:
-    from adapters.settings import AppSettings
-    from engine import JobView, Ledger
+    from klippfisk.adapters.settings import AppSettings
+    from klippfisk.engine import JobView, Ledger
 
 __all__ = ["guarded", "job_group", "open_ledger", "positive", "register"]
 
@@ -88,13 +88,13 @@ def register(subparsers: Any) -> None:
 
 
 def _job_states() -> list[str]:
-    from engine import JobState
+    from klippfisk.engine import JobState
 
     return [str(state) for state in JobState]
 
 
 def _event_types() -> tuple[str, ...]:
-    from engine.history import EVENT_TYPES
+    from klippfisk.engine.history import EVENT_TYPES
 
     return EVENT_TYPES
 
@@ -129,7 +129,7 @@ def positive(kind: type[int] | type[float]) -> Callable[[str], Any]:
 @contextmanager
 def open_ledger(settings: AppSettings) -> Iterator[Ledger]:
     """The ledger the settings name, closed afterwards; LedgerError if it cannot be opened."""
-    from engine import Ledger
+    from klippfisk.engine import Ledger
 
     ledger = Ledger.open(settings)
     try:
@@ -143,7 +143,7 @@ def guarded(args: argparse.Namespace, action: Callable[[Ledger], int]) -> int:
     messages and exit codes: EXIT_USAGE when the arguments alone are wrong or the store is
     unusable, EXIT_BAD when the ledger refuses the request (unknown job, illegal command,
     altered history)."""
-    from engine import BadQuery, LedgerError, StoreUnavailable
+    from klippfisk.engine import BadQuery, LedgerError, StoreUnavailable
 
     try:
         with open_ledger(args.settings.get()) as ledger:

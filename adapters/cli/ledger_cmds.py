@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from adapters.cli import EXIT_BAD, EXIT_OK
-from adapters.cli.job_cmds import guarded
-from adapters.cli.output import FORMATS, emit, table
+from klippfisk.adapters.cli import EXIT_BAD, EXIT_OK
+from klippfisk.adapters.cli.job_cmds import guarded
+from klippfisk.adapters.cli.output import FORMATS, emit, table
 
 if TYPE_CHECKING:
-    from engine import Ledger
+    from klippfisk.engine import Ledger
 
 __all__ = ["register"]
 

@@ -23,18 +23,18 @@ from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
-from adapters.cli import EXIT_BAD, EXIT_OK, EXIT_USAGE
-from adapters.cli.job_cmds import guarded, job_group, positive
-from adapters.cli.late_choices import late_choices
-from adapters.cli.output import emit
-from adapters.cli.spec_cmds import UsageError, compile_options, load_compiled
-from spec import CompiledSpec, SpecError
+from klippfisk.adapters.cli import EXIT_BAD, EXIT_OK, EXIT_USAGE
+from klippfisk.adapters.cli.job_cmds import guarded, job_group, positive
+from klippfisk.adapters.cli.late_choices import late_choices
+from klippfisk.adapters.cli.output import emit
+from klippfisk.adapters.cli.spec_cmds import UsageError, compile_options, load_compiled
+from klippfisk.spec import CompiledSpec, SpecError
 
 if TYPE_CHECKING:
-    from adapters.settings import AppSettings
-    from engine import ExecutionView, JobView, Ledger
-    from engine.results import OutputFollower
-    from engine.runner import Runner
+    from klippfisk.adapters.settings import AppSettings
+    from klippfisk.engine import ExecutionView, JobView, Ledger
+    from klippfisk.engine.results import OutputFollower
+    from klippfisk.engine.runner import Runner
 
 __all__ = ["add_commands", "register"]
 
@@ -96,7 +96,7 @@ def add_commands(commands: Any) -> None:
 
 
 def _executor_choices() -> tuple[str, ...]:
-    from engine.executors.registry import EXECUTOR_CHOICES
+    from klippfisk.engine.executors.registry import EXECUTOR_CHOICES
 
     return EXECUTOR_CHOICES
 
@@ -127,9 +127,9 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _submit_and_run(ledger: Ledger, compiled: CompiledSpec, args: argparse.Namespace) -> int:
-    from engine import NoChanges, Source
-    from engine.executors.registry import default_registry
-    from engine.runner import Runner
+    from klippfisk.engine import NoChanges, Source
+    from klippfisk.engine.executors.registry import default_registry
+    from klippfisk.engine.runner import Runner
 
     source = Source(adapter="cli", actor=getpass.getuser(), ref=args.file)
     try:
@@ -201,14 +201,14 @@ def _run_and_watch(runner: Runner, job_id: str, args: argparse.Namespace, quiet:
 
 
 def _stop(ledger: Ledger, job_id: str, reason: str) -> None:
-    from engine import LedgerError
+    from klippfisk.engine import LedgerError
 
     with contextlib.suppress(LedgerError):  # it may have ended meanwhile
         ledger.stop(job_id, reason=reason, actor=getpass.getuser())
 
 
 def _report(view: JobView, args: argparse.Namespace) -> int:
-    from engine import JobState
+    from klippfisk.engine import JobState
 
     execution = _latest(view)
     if args.output in ("json", "yaml"):
@@ -228,7 +228,7 @@ def _report(view: JobView, args: argparse.Namespace) -> int:
 
 
 def _hints(view: JobView, execution: ExecutionView | None) -> None:
-    from engine import JobState
+    from klippfisk.engine import JobState
 
     err = sys.stderr
     print(f"\nJob {view.short_id} {view.state}", end="", file=err)
@@ -293,7 +293,7 @@ def _results_path(execution: ExecutionView) -> Path | None:
 
 def _print_output(execution: ExecutionView) -> None:
     """Full stdout/stderr from the results dir; the ledger's 2 KiB head when there is none."""
-    from engine.results import OutputFollower
+    from klippfisk.engine.results import OutputFollower
 
     path = _results_path(execution)
     for name, head, out in (
@@ -324,7 +324,7 @@ class _LiveOutput:
         self.followers: dict[Path, OutputFollower] = {}
 
     def show(self) -> None:
-        from engine.results import OutputFollower, execution_results_dir
+        from klippfisk.engine.results import OutputFollower, execution_results_dir
 
         view = self.ledger.get(self.job_id)
         execution = _latest(view)

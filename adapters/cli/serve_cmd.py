@@ -13,12 +13,12 @@ import logging
 import sys
 from typing import TYPE_CHECKING, Any
 
-from adapters.cli import EXIT_OK, EXIT_USAGE
+from klippfisk.adapters.cli import EXIT_OK, EXIT_USAGE
 
 if TYPE_CHECKING:
-    from adapters.http import Background
-    from adapters.settings import AppSettings
-    from engine import Ledger
+    from klippfisk.adapters.http import Background
+    from klippfisk.adapters.settings import AppSettings
+    from klippfisk.engine import Ledger
 
 __all__ = ["register"]
 
@@ -65,9 +65,9 @@ def _settings(args: argparse.Namespace) -> AppSettings:
 
 def _runner(settings: AppSettings, ledger: Ledger) -> Background | None:
     """The embedded runner, when this server runs jobs itself."""
-    from adapters.http.server import RunnerThread
-    from engine.executors.registry import default_registry
-    from engine.runner import Runner
+    from klippfisk.adapters.http.server import RunnerThread
+    from klippfisk.engine.executors.registry import default_registry
+    from klippfisk.engine.runner import Runner
 
     if not settings.server.runner:
         return None
@@ -76,9 +76,9 @@ def _runner(settings: AppSettings, ledger: Ledger) -> Background | None:
 
 def _serve(args: argparse.Namespace) -> int:
     # FastAPI and uvicorn take a second or two to import: only `klippfisk serve` pays for them.
-    from adapters.http import ServeError, create_app
-    from adapters.http.server import bind, run
-    from engine import Ledger
+    from klippfisk.adapters.http import ServeError, create_app
+    from klippfisk.adapters.http.server import bind, run
+    from klippfisk.engine import Ledger
 
     settings = _settings(args)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")

@@ -11,13 +11,13 @@ import os
 import sys
 from typing import Any
 
-from adapters.cli import EXIT_BAD, EXIT_OK, EXIT_USAGE
-from adapters.cli.output import emit
-from spec import PROFILES, CompiledSpec, LoadError, SpecError, compile_document
-from spec.explain import explain
-from spec.schema_export import render, schemas
-from spec.sources import read_source
-from spec.template import variables_from
+from klippfisk.adapters.cli import EXIT_BAD, EXIT_OK, EXIT_USAGE
+from klippfisk.adapters.cli.output import emit
+from klippfisk.spec import PROFILES, CompiledSpec, LoadError, SpecError, compile_document
+from klippfisk.spec.explain import explain
+from klippfisk.spec.schema_export import render, schemas
+from klippfisk.spec.sources import read_source
+from klippfisk.spec.template import variables_from
 
 __all__ = ["UsageError", "compile_options", "load_compiled", "register"]
 

@@ -1,5 +1,5 @@
 """The Bacalhau API v1 compatible HTTP server (`klippfisk serve`)."""
 
-from adapters.http.app import Background, ServeError, create_app
+from klippfisk.adapters.http.app import Background, ServeError, create_app
 
 __all__ = ["Background", "ServeError", "create_app"]

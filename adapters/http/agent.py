@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import RedirectResponse
 
-from engine.wire import BuildVersion, rfc3339
+from klippfisk.engine.wire import BuildVersion, rfc3339
 
 __all__ = ["BACALHAU_COMPATIBLE", "build_version", "own_version", "router"]
 

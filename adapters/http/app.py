@@ -20,14 +20,14 @@ from typing import Protocol
 
 from fastapi import FastAPI
 
-from adapters.http import agent, compiler, jobs, logs
-from adapters.http.guard import Guard, is_loopback
-from adapters.http.history_cache import HistoryCache, HistoryFastPath
-from adapters.http.problems import install_problem_handlers
-from adapters.http.schemas import ERROR_RESPONSES
-from adapters.http.submit_fast_path import SubmitFastPath
-from adapters.settings import AppSettings
-from engine import Ledger
+from klippfisk.adapters.http import agent, compiler, jobs, logs
+from klippfisk.adapters.http.guard import Guard, is_loopback
+from klippfisk.adapters.http.history_cache import HistoryCache, HistoryFastPath
+from klippfisk.adapters.http.problems import install_problem_handlers
+from klippfisk.adapters.http.schemas import ERROR_RESPONSES
+from klippfisk.adapters.http.submit_fast_path import SubmitFastPath
+from klippfisk.adapters.settings import AppSettings
+from klippfisk.engine import Ledger
 
 __all__ = ["Background", "ServeError", "create_app"]
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
-from spec import SpecError, compile_document
+from klippfisk.spec import SpecError, compile_document
 
 __all__ = ["router"]
 

@@ -18,10 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from adapters.http.asgi import ASGIApp, Message, Receive, Scope, Send
-from adapters.http.problems import BodyTooLarge, problem_response
-from adapters.http.rate_limit import Buckets
-from adapters.settings import ServerSettings
+from klippfisk.adapters.http.asgi import ASGIApp, Message, Receive, Scope, Send
+from klippfisk.adapters.http.problems import BodyTooLarge, problem_response
+from klippfisk.adapters.http.rate_limit import Buckets
+from klippfisk.adapters.settings import ServerSettings
 
 __all__ = ["OPEN_PATHS", "Guard", "Principal", "is_loopback"]
 

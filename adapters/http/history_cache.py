@@ -34,10 +34,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from adapters.http.asgi import send_json
-from adapters.http.guard import Principal
-from engine import Ledger
-from engine.wire import JOBS_PATH
+from klippfisk.adapters.http.asgi import send_json
+from klippfisk.adapters.http.guard import Principal
+from klippfisk.engine import Ledger
+from klippfisk.engine.wire import JOBS_PATH
 
 __all__ = ["CachedPage", "HistoryCache", "HistoryFastPath", "history_key"]
 

@@ -15,13 +15,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from adapters.http.guard import Principal
-from adapters.http.history_cache import CachedPage, HistoryCache, history_key
-from adapters.http.listing import ListQuery, list_page
-from adapters.http.namespaces import NAMESPACE_MAX_LENGTH, write_namespace
-from adapters.http.namespaces import read_namespace as _read_namespace
-from adapters.http.problems import ApiProblem
-from adapters.http.schemas import (
+from klippfisk.adapters.http.guard import Principal
+from klippfisk.adapters.http.history_cache import CachedPage, HistoryCache, history_key
+from klippfisk.adapters.http.listing import ListQuery, list_page
+from klippfisk.adapters.http.namespaces import NAMESPACE_MAX_LENGTH, write_namespace
+from klippfisk.adapters.http.namespaces import read_namespace as _read_namespace
+from klippfisk.adapters.http.problems import ApiProblem
+from klippfisk.adapters.http.schemas import (
     DIFF_BODY,
     PUT_JOB_BODY,
     STOP_BODY,
@@ -31,8 +31,8 @@ from adapters.http.schemas import (
     ListJobsResponse,
     ListResultsResponse,
 )
-from adapters.http.selectors import LabelSelector
-from adapters.http.submission import (
+from klippfisk.adapters.http.selectors import LabelSelector
+from klippfisk.adapters.http.submission import (
     IDEMPOTENCY_TOKEN_MAX_LENGTH,
     compile_for,
     evaluation_id,
@@ -40,15 +40,15 @@ from adapters.http.submission import (
     json_object,
     submit,
 )
-from adapters.http.views import (
+from klippfisk.adapters.http.views import (
     HistoryQuery,
     execution_body,
     history_body,
     job_body,
     warning_lines,
 )
-from engine import JobNotFound, JobView, Ledger
-from engine.wire import (
+from klippfisk.engine import JobNotFound, JobView, Ledger
+from klippfisk.engine.wire import (
     GetJobResponse,
     PagingToken,
     PutJobResponse,

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from adapters.http.selectors import LabelSelector
-from engine import JobView, Ledger
-from engine.wire import PagingToken
+from klippfisk.adapters.http.selectors import LabelSelector
+from klippfisk.engine import JobView, Ledger
+from klippfisk.engine.wire import PagingToken
 
 __all__ = ["ListQuery", "list_page"]
 

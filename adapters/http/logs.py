@@ -18,10 +18,10 @@ from fastapi import APIRouter, WebSocket
 from fastapi.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect
 
-from adapters.http.jobs import visible_job
-from engine import ExecutionState, ExecutionView, JobView, Ledger, LedgerError
-from engine.results import PIECE_BYTES, OutputFollower, ResultsDir, execution_results_dir
-from engine.settings import Settings
+from klippfisk.adapters.http.jobs import visible_job
+from klippfisk.engine import ExecutionState, ExecutionView, JobView, Ledger, LedgerError
+from klippfisk.engine.results import PIECE_BYTES, OutputFollower, ResultsDir, execution_results_dir
+from klippfisk.engine.settings import Settings
 
 __all__ = ["router"]
 

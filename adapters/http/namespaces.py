@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.http.guard import ALL_NAMESPACES, Principal
-from adapters.http.problems import ApiProblem
+from klippfisk.adapters.http.guard import ALL_NAMESPACES, Principal
+from klippfisk.adapters.http.problems import ApiProblem
 
 __all__ = ["NAMESPACE_MAX_LENGTH", "read_namespace", "write_namespace"]
 

@@ -16,9 +16,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from engine import IdempotencyConflict, IllegalTransition, JobNotFound, LedgerError, NoChanges
-from engine.wire import WireError, error_body
-from spec import SpecError
+from klippfisk.engine import (
+    IdempotencyConflict,
+    IllegalTransition,
+    JobNotFound,
+    LedgerError,
+    NoChanges,
+)
+from klippfisk.engine.wire import WireError, error_body
+from klippfisk.spec import SpecError
 
 __all__ = [
     "ApiProblem",

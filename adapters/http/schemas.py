@@ -2,7 +2,7 @@
 
 Job bodies are read by hand (case-insensitive keys, any form the compiler accepts), so their
 request schemas are declared here rather than inferred from a handler signature; response
-models come from engine.wire, the one place Bacalhau's shapes are written down.
+models come from klippfisk.engine.wire, the one place Bacalhau's shapes are written down.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from engine.wire import APIError, ListResponse, WireExecution, WireHistory, WireJob
+from klippfisk.engine.wire import APIError, ListResponse, WireExecution, WireHistory, WireJob
 
 __all__ = [
     "DIFF_BODY",

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from adapters.http.problems import ApiProblem
+from klippfisk.adapters.http.problems import ApiProblem
 
 __all__ = ["LabelSelector"]
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import uvicorn
 
-from engine.runner import Runner
+from klippfisk.engine.runner import Runner
 
 __all__ = ["RunnerThread", "bind", "run", "running", "serve_process"]
 
@@ -85,7 +85,7 @@ class RunnerThread:
         self.runner.executors.close()  # the remote executor holds an HTTP connection pool
 
 
-_CLI = "import sys; from adapters.cli import main; sys.exit(main())"
+_CLI = "import sys; from klippfisk.adapters.cli import main; sys.exit(main())"
 
 
 @contextmanager

@@ -17,12 +17,12 @@ import random
 import uuid
 from typing import Any
 
-from adapters.http.guard import Principal
-from adapters.http.namespaces import write_namespace
-from adapters.http.problems import ApiProblem
-from adapters.http.views import warning_lines
-from engine import Ledger, Source
-from spec import CompiledSpec, compile_job
+from klippfisk.adapters.http.guard import Principal
+from klippfisk.adapters.http.namespaces import write_namespace
+from klippfisk.adapters.http.problems import ApiProblem
+from klippfisk.adapters.http.views import warning_lines
+from klippfisk.engine import Ledger, Source
+from klippfisk.spec import CompiledSpec, compile_job
 
 __all__ = [
     "BODY_HINT",

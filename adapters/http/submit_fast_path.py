@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl
 
-from adapters.http.asgi import ASGIApp, Receive, Scope, Send, read_body, send_json
-from adapters.http.guard import Principal
-from adapters.http.namespaces import NAMESPACE_MAX_LENGTH
-from adapters.http.problems import failure_response
-from adapters.http.submission import IDEMPOTENCY_TOKEN_MAX_LENGTH, submit
-from engine import Ledger
-from engine.wire import JOBS_PATH
+from klippfisk.adapters.http.asgi import ASGIApp, Receive, Scope, Send, read_body, send_json
+from klippfisk.adapters.http.guard import Principal
+from klippfisk.adapters.http.namespaces import NAMESPACE_MAX_LENGTH
+from klippfisk.adapters.http.problems import failure_response
+from klippfisk.adapters.http.submission import IDEMPOTENCY_TOKEN_MAX_LENGTH, submit
+from klippfisk.engine import Ledger
+from klippfisk.engine.wire import JOBS_PATH
 
 __all__ = ["SubmitFastPath"]
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from engine import ExecutionState, ExecutionView, JobView
-from engine.wire import PagingToken, list_body, parse_rfc3339
+from klippfisk.engine import ExecutionState, ExecutionView, JobView
+from klippfisk.engine.wire import PagingToken, list_body, parse_rfc3339
 
 __all__ = ["HistoryQuery", "execution_body", "history_body", "job_body", "warning_lines"]
 

@@ -20,9 +20,14 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from engine.executors.base import ExecutionHooks, ExecutionOutcome, ExecutionRequest, ExecutorError
-from engine.settings import BacalhauSettings
-from engine.wire import (
+from klippfisk.engine.executors.base import (
+    ExecutionHooks,
+    ExecutionOutcome,
+    ExecutionRequest,
+    ExecutorError,
+)
+from klippfisk.engine.settings import BacalhauSettings
+from klippfisk.engine.wire import (
     JOBS_PATH,
     TERMINAL_JOB_STATES,
     APIError,

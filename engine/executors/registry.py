@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import get_args
 
-from engine.executors.base import Executor, ExecutorError
-from engine.settings import ExecutorSettings, Settings
+from klippfisk.engine.executors.base import Executor, ExecutorError
+from klippfisk.engine.settings import ExecutorSettings, Settings
 
 __all__ = ["EXECUTOR_CHOICES", "ExecutorRegistry", "UnsupportedEngine", "default_registry"]
 
@@ -59,7 +59,7 @@ class ExecutorRegistry:
 def default_registry(settings: Settings, executor: str | None = None) -> ExecutorRegistry:
     """The executor `executor` names (default: `settings.executor.default`) first; with
     `bacalhau`, the embedded executor after it for the engines the cluster is not sent."""
-    from engine.executors.local import LocalExecutor
+    from klippfisk.engine.executors.local import LocalExecutor
 
     choice = executor or settings.executor.default
     if choice not in EXECUTOR_CHOICES:
@@ -68,7 +68,7 @@ def default_registry(settings: Settings, executor: str | None = None) -> Executo
         )
     registry = ExecutorRegistry([LocalExecutor(settings)])
     if choice == "bacalhau":
-        from engine.executors.bacalhau import BacalhauExecutor
+        from klippfisk.engine.executors.bacalhau import BacalhauExecutor
 
         registry.register(BacalhauExecutor(settings.bacalhau), first=True)
     return registry

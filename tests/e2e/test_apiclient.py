@@ -18,7 +18,7 @@ from bacalhau_apiclient.models.spec_config import SpecConfig
 from bacalhau_apiclient.models.task import Task
 from bacalhau_apiclient.rest import ApiException
 
-from adapters.http.server import serve_process
+from klippfisk.adapters.http.server import serve_process
 
 API_KEY = "e2e-secret-key"
 

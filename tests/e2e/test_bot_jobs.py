@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from atproto import models
 
-from engine import JobState
+from klippfisk.engine import JobState
 
 pytestmark = [pytest.mark.localnet, pytest.mark.timeout(900)]  # first one installs
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.bluesky import messages
+from klippfisk.adapters.bluesky import messages
 
 pytestmark = [pytest.mark.localnet, pytest.mark.timeout(900)]  # first one installs
 

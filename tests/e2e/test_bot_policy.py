@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine import JobState
+from klippfisk.engine import JobState
 
 pytestmark = [pytest.mark.localnet, pytest.mark.timeout(900)]  # first one installs
 

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from adapters.bluesky.state import BotState
-from engine import JobState
+from klippfisk.adapters.bluesky.state import BotState
+from klippfisk.engine import JobState
 
 pytestmark = [pytest.mark.localnet, pytest.mark.timeout(900)]  # first one installs
 

@@ -12,11 +12,11 @@ from typing import Any
 
 import httpx
 
-from adapters.http import create_app
-from adapters.http.server import running
-from adapters.settings import AppSettings
-from engine import Ledger
-from engine.wire import APIError, PutJobResponse
+from klippfisk.adapters.http import create_app
+from klippfisk.adapters.http.server import running
+from klippfisk.adapters.settings import AppSettings
+from klippfisk.engine import Ledger
+from klippfisk.engine.wire import APIError, PutJobResponse
 
 __all__ = ["ADMIN", "ALICE", "BOB", "JOBS", "Api", "assert_error", "docker_job", "serve"]
 

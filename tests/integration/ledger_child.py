@@ -17,9 +17,9 @@ import sys
 import time
 from pathlib import Path
 
-from engine import IdempotencyConflict, Ledger
-from spec.address import cid_of
-from spec.compiled import CompiledSpec, Report
+from klippfisk.engine import IdempotencyConflict, Ledger
+from klippfisk.spec.address import cid_of
+from klippfisk.spec.compiled import CompiledSpec, Report
 
 _TEMPLATE = Path(__file__).parent.parent / "data" / "ledger" / "job.json"
 

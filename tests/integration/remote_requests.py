@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from engine.executors.base import ExecutionRequest
+from klippfisk.engine.executors.base import ExecutionRequest
 
 __all__ = ["request_for"]
 

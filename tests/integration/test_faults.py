@@ -22,11 +22,11 @@ from pathlib import Path
 import pytest
 import wasmtime
 
-from engine import ExecutionState, JobState, Ledger
-from engine.executors.registry import default_registry
-from engine.runner import Runner, runner_identity
-from engine.settings import Settings
-from spec import compile_document
+from klippfisk.engine import ExecutionState, JobState, Ledger
+from klippfisk.engine.executors.registry import default_registry
+from klippfisk.engine.runner import Runner, runner_identity
+from klippfisk.engine.settings import Settings
+from klippfisk.spec import compile_document
 from tests.unit.executors.stalling_server import stalling_server
 
 TRAP = wasmtime.wat2wasm('(module (func (export "_start") unreachable))')
@@ -154,10 +154,10 @@ def test_a_fork_bomb_is_contained_until_the_deadline(ledger, runner):
 
 RUN_IN_CHILD = """
 import sys
-from engine import Ledger
-from engine.executors.registry import default_registry
-from engine.runner import Runner
-from engine.settings import Settings
+from klippfisk.engine import Ledger
+from klippfisk.engine.executors.registry import default_registry
+from klippfisk.engine.runner import Runner
+from klippfisk.engine.settings import Settings
 settings = Settings()
 ledger = Ledger.open(settings)
 runner = Runner(ledger, default_registry(settings), settings)

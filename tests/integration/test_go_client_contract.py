@@ -16,11 +16,11 @@ import httpx
 import pytest
 from pydantic import BaseModel
 
-from adapters.http import create_app
-from adapters.http.server import running
-from adapters.settings import AppSettings
-from engine import Ledger
-from engine.wire import (
+from klippfisk.adapters.http import create_app
+from klippfisk.adapters.http.server import running
+from klippfisk.adapters.settings import AppSettings
+from klippfisk.engine import Ledger
+from klippfisk.engine.wire import (
     APIError,
     BuildVersion,
     GetJobResponse,

@@ -14,11 +14,11 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from adapters.cli import main
-from adapters.http import ServeError, create_app
-from adapters.settings import AppSettings
-from engine import Ledger
-from engine.wire import (
+from klippfisk.adapters.cli import main
+from klippfisk.adapters.http import ServeError, create_app
+from klippfisk.adapters.settings import AppSettings
+from klippfisk.engine import Ledger
+from klippfisk.engine.wire import (
     GetJobResponse,
     ListResponse,
     WireExecution,
@@ -344,7 +344,9 @@ def test_api_keys_never_reach_the_log(api: Api, caplog: pytest.LogCaptureFixture
     api.client().put(JOBS, json={"Job": docker_job()})
     api.client(ADMIN).get(f"{JOBS}/j-missing")
     api.client(near_miss).get(JOBS)
-    assert [r for r in caplog.records if r.name == "adapters.http.guard"], "a refusal is logged"
+    assert [r for r in caplog.records if r.name == "klippfisk.adapters.http.guard"], (
+        "a refusal is logged"
+    )
     assert ADMIN not in caplog.text, "neither a valid key nor a refused one is logged"
 
 

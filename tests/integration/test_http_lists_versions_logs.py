@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from adapters.settings import AppSettings
-from engine.results import PIECE_BYTES, execution_results_dir
-from engine.wire import PagingToken
+from klippfisk.adapters.settings import AppSettings
+from klippfisk.engine.results import PIECE_BYTES, execution_results_dir
+from klippfisk.engine.wire import PagingToken
 from tests.integration.http_server import ADMIN, JOBS, Api, assert_error, docker_job, serve
 
 

@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from adapters.http.server import serve_process
-from engine.wire import ListResponse, PutJobResponse, WireHistory, WireJob
+from klippfisk.adapters.http.server import serve_process
+from klippfisk.engine.wire import ListResponse, PutJobResponse, WireHistory, WireJob
 
 pytestmark = pytest.mark.slow
 

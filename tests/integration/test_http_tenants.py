@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from websockets.sync.client import connect
 
-from engine.wire import PagingToken
+from klippfisk.engine.wire import PagingToken
 from tests.integration.http_server import (
     ADMIN,
     ALICE,

@@ -13,8 +13,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from engine import Ledger, StoreUnavailable
-from engine.settings import LedgerSettings, PostgresSettings, Settings
+from klippfisk.engine import Ledger, StoreUnavailable
+from klippfisk.engine.settings import LedgerSettings, PostgresSettings, Settings
 
 CHILD = Path(__file__).with_name("ledger_child.py")
 KEYS = 15

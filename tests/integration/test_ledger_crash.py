@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from engine import Ledger
-from engine.projections import PageQuery
-from engine.settings import Settings
+from klippfisk.engine import Ledger
+from klippfisk.engine.projections import PageQuery
+from klippfisk.engine.settings import Settings
 
 CHILD = Path(__file__).with_name("ledger_child.py")
 

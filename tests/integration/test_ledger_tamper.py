@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from adapters.cli import main
-from engine import Ledger, LedgerError
-from engine.settings import LedgerSettings, Settings
-from spec.address import cid_of
-from spec.compiled import CompiledSpec, Report
+from klippfisk.adapters.cli import main
+from klippfisk.engine import Ledger, LedgerError
+from klippfisk.engine.settings import LedgerSettings, Settings
+from klippfisk.spec.address import cid_of
+from klippfisk.spec.compiled import CompiledSpec, Report
 
 
 def _seed(ledger: Ledger, name: str) -> str:

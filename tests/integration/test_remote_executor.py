@@ -22,9 +22,9 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from engine.executors.bacalhau import EXECUTION_LABEL, BacalhauExecutor
-from engine.settings import BacalhauSettings
-from engine.wire import (
+from klippfisk.engine.executors.bacalhau import EXECUTION_LABEL, BacalhauExecutor
+from klippfisk.engine.settings import BacalhauSettings
+from klippfisk.engine.wire import (
     GetJobResponse,
     ListResponse,
     PagingToken,

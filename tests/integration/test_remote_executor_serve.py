@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from adapters.http import create_app
-from adapters.http.server import RunnerThread, running
-from adapters.settings import AppSettings
-from engine import Ledger
-from engine.executors.bacalhau import EXECUTION_LABEL, BacalhauExecutor
-from engine.executors.registry import default_registry
-from engine.runner import Runner
-from engine.settings import BacalhauSettings
+from klippfisk.adapters.http import create_app
+from klippfisk.adapters.http.server import RunnerThread, running
+from klippfisk.adapters.settings import AppSettings
+from klippfisk.engine import Ledger
+from klippfisk.engine.executors.bacalhau import EXECUTION_LABEL, BacalhauExecutor
+from klippfisk.engine.executors.registry import default_registry
+from klippfisk.engine.runner import Runner
+from klippfisk.engine.settings import BacalhauSettings
 from tests.integration.remote_requests import request_for
 
 KEY = "executor-key"

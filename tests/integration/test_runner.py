@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from engine import ExecutionState, JobState, Ledger
-from engine.executors.registry import default_registry
-from engine.runner import QUEUE_SCAN, Runner, RunnerError, runner_identity
-from engine.settings import Settings
-from spec import compile_document, compile_path
+from klippfisk.engine import ExecutionState, JobState, Ledger
+from klippfisk.engine.executors.registry import default_registry
+from klippfisk.engine.runner import QUEUE_SCAN, Runner, RunnerError, runner_identity
+from klippfisk.engine.settings import Settings
+from klippfisk.spec import compile_document, compile_path
 
 CORPUS = Path(__file__).parents[1] / "data" / "corpus"
 
@@ -188,9 +188,9 @@ def test_a_job_waiting_longer_than_its_queue_timeout_fails(ledger, settings):
 RECLAIM_IN_CHILD = """
 import sys, time
 from pathlib import Path
-from engine import IllegalTransition, Ledger
-from engine.runner import runner_identity
-from engine.settings import Settings
+from klippfisk.engine import IllegalTransition, Ledger
+from klippfisk.engine.runner import runner_identity
+from klippfisk.engine.settings import Settings
 ledger = Ledger.open(Settings())
 go, dead, orphans = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
 for job_id in orphans:
@@ -355,7 +355,7 @@ def test_recovery_resumes_every_orphan_not_only_the_first_hundred(ledger, runner
 
 
 CHILD_RUNNER = """
-from engine.runner import runner_identity
+from klippfisk.engine.runner import runner_identity
 import sys, time
 print(runner_identity(), flush=True)
 time.sleep(60)

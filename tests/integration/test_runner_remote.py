@@ -17,11 +17,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from adapters.cli import main
-from adapters.http.server import serve_process
-from engine import JobState, JobView, Ledger
-from engine.executors.bacalhau import EXECUTION_LABEL
-from engine.settings import Settings
+from klippfisk.adapters.cli import main
+from klippfisk.adapters.http.server import serve_process
+from klippfisk.engine import JobState, JobView, Ledger
+from klippfisk.engine.executors.bacalhau import EXECUTION_LABEL
+from klippfisk.engine.settings import Settings
 
 KEY = "remote-cli-key"
 SHELL_JOB = (Path(__file__).parents[1] / "data" / "jobs" / "shell-job.yaml").read_text()

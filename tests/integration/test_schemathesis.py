@@ -22,11 +22,11 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from adapters.http import create_app
-from adapters.http.server import running
-from adapters.settings import AppSettings
-from engine import Ledger, Source
-from spec import compile_job
+from klippfisk.adapters.http import create_app
+from klippfisk.adapters.http.server import running
+from klippfisk.adapters.settings import AppSettings
+from klippfisk.engine import Ledger, Source
+from klippfisk.spec import compile_job
 
 KEY = "fuzz-key"
 CHECKS = [

@@ -200,7 +200,7 @@ class BotProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        code = "import sys; from adapters.cli import main; sys.exit(main(['bot']))"
+        code = "import sys; from klippfisk.adapters.cli import main; sys.exit(main(['bot']))"
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             self.net.command(sys.executable, "-c", code),
@@ -213,8 +213,8 @@ class BotProcess:
 
     def ledger(self) -> Any:
         """The bot's ledger (an engine.Ledger; close it when done)."""
-        from engine import Ledger
-        from engine.settings import Settings
+        from klippfisk.engine import Ledger
+        from klippfisk.engine.settings import Settings
 
         return Ledger.open(Settings(data_dir=Path(self.env["KLIPPFISK_DATA_DIR"])))
 
@@ -224,7 +224,7 @@ class BotProcess:
 
     def wait_until_done(self, uris: list[str], timeout: float = 60.0) -> None:
         """Wait until the bot has taken in and finished every mention in `uris`."""
-        from adapters.bluesky.state import BotState
+        from klippfisk.adapters.bluesky.state import BotState
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -1,5 +1,5 @@
 """The embedded executor (wasm, docker-without-daemon, noop engines)."""
 
-from engine.executors.local.executor import LocalExecutor
+from klippfisk.engine.executors.local.executor import LocalExecutor
 
 __all__ = ["LocalExecutor"]

@@ -18,13 +18,13 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from engine.executors.base import ExecutionHooks, ExecutionOutcome
-from engine.executors.local.docker_api import DockerClient, DockerError
-from engine.executors.local.output_cap import CappedFile, truncation_notes
-from engine.executors.local.watchdog import Watchdog
-from engine.executors.local.workspace import Workspace
-from engine.results import summarise
-from engine.settings import DockerSettings
+from klippfisk.engine.executors.base import ExecutionHooks, ExecutionOutcome
+from klippfisk.engine.executors.local.docker_api import DockerClient, DockerError
+from klippfisk.engine.executors.local.output_cap import CappedFile, truncation_notes
+from klippfisk.engine.executors.local.watchdog import Watchdog
+from klippfisk.engine.executors.local.workspace import Workspace
+from klippfisk.engine.results import summarise
+from klippfisk.engine.settings import DockerSettings
 
 __all__ = ["DockerEngine", "container_config"]
 

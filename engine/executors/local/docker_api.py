@@ -16,8 +16,8 @@ from typing import Any, Protocol
 
 import httpx
 
-from engine.executors.base import ExecutorError
-from engine.settings import DockerSettings
+from klippfisk.engine.executors.base import ExecutorError
+from klippfisk.engine.settings import DockerSettings
 
 __all__ = [
     "API_VERSION",

@@ -12,15 +12,20 @@ from __future__ import annotations
 import logging
 import threading
 
-from engine.executors.base import ExecutionHooks, ExecutionOutcome, ExecutionRequest, ExecutorError
-from engine.executors.local.docker import DockerEngine
-from engine.executors.local.host import HostProcessEngine
-from engine.executors.local.noop import NoopEngine
-from engine.executors.local.python_wasm import PythonWasmEngine, find_python_wasm
-from engine.executors.local.wasm import WasmEngine
-from engine.executors.local.wasm_cache import ModuleCache
-from engine.executors.local.workspace import StagingCut, Workspace, task_network
-from engine.settings import ExecutorSettings, Settings
+from klippfisk.engine.executors.base import (
+    ExecutionHooks,
+    ExecutionOutcome,
+    ExecutionRequest,
+    ExecutorError,
+)
+from klippfisk.engine.executors.local.docker import DockerEngine
+from klippfisk.engine.executors.local.host import HostProcessEngine
+from klippfisk.engine.executors.local.noop import NoopEngine
+from klippfisk.engine.executors.local.python_wasm import PythonWasmEngine, find_python_wasm
+from klippfisk.engine.executors.local.wasm import WasmEngine
+from klippfisk.engine.executors.local.wasm_cache import ModuleCache
+from klippfisk.engine.executors.local.workspace import StagingCut, Workspace, task_network
+from klippfisk.engine.settings import ExecutorSettings, Settings
 
 __all__ = ["LocalExecutor"]
 

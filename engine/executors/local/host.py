@@ -18,12 +18,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.executors.base import ExecutionHooks, ExecutionOutcome, ExecutorError
-from engine.executors.local.output_cap import truncation_note
-from engine.executors.local.sandbox import SETUP_FAILED, Sandbox, pick_task_uid
-from engine.executors.local.watchdog import Watchdog
-from engine.executors.local.workspace import Workspace
-from engine.results import summarise
+from klippfisk.engine.executors.base import ExecutionHooks, ExecutionOutcome, ExecutorError
+from klippfisk.engine.executors.local.output_cap import truncation_note
+from klippfisk.engine.executors.local.sandbox import SETUP_FAILED, Sandbox, pick_task_uid
+from klippfisk.engine.executors.local.watchdog import Watchdog
+from klippfisk.engine.executors.local.workspace import Workspace
+from klippfisk.engine.results import summarise
 
 __all__ = ["HOST_IMAGES", "HostProcessEngine", "image_name", "task_argv"]
 

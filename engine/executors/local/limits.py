@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from engine.executors.base import ExecutorError
-from engine.settings import ExecutorSettings
-from spec.quantities import parse_bytes, parse_cpu
+from klippfisk.engine.executors.base import ExecutorError
+from klippfisk.engine.settings import ExecutorSettings
+from klippfisk.spec.quantities import parse_bytes, parse_cpu
 
 __all__ = ["TaskLimits"]
 

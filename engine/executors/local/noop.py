@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import threading
 
-from engine.executors.base import ExecutionHooks, ExecutionOutcome
-from engine.executors.local.workspace import Workspace
-from engine.results import summarise
+from klippfisk.engine.executors.base import ExecutionHooks, ExecutionOutcome
+from klippfisk.engine.executors.local.workspace import Workspace
+from klippfisk.engine.results import summarise
 
 __all__ = ["NoopEngine"]
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 import threading
 from pathlib import Path, PurePosixPath
 
-from engine.executors.base import ExecutionHooks, ExecutionOutcome
-from engine.executors.local.host import image_name, task_argv
-from engine.executors.local.wasi import WasiProgram, run_wasi
-from engine.executors.local.wasm_cache import ModuleCache
-from engine.executors.local.workspace import Workspace
-from engine.settings import ExecutorSettings
+from klippfisk.engine.executors.base import ExecutionHooks, ExecutionOutcome
+from klippfisk.engine.executors.local.host import image_name, task_argv
+from klippfisk.engine.executors.local.wasi import WasiProgram, run_wasi
+from klippfisk.engine.executors.local.wasm_cache import ModuleCache
+from klippfisk.engine.executors.local.workspace import Workspace
+from klippfisk.engine.settings import ExecutorSettings
 
 __all__ = ["PythonWasmEngine", "find_python_wasm"]
 

@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.executors.local.limits import TaskLimits
-from engine.inputs import Mount
+from klippfisk.engine.executors.local.limits import TaskLimits
+from klippfisk.engine.inputs import Mount
 
 __all__ = ["SETUP_FAILED", "Sandbox", "pick_task_uid"]
 

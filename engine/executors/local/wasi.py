@@ -19,13 +19,13 @@ from pathlib import Path, PurePosixPath
 
 import wasmtime
 
-from engine.executors.base import ExecutionHooks, ExecutionOutcome, ExecutorError
-from engine.executors.local.output_cap import CappedFile, truncation_notes
-from engine.executors.local.wasm_cache import ModuleCache
-from engine.executors.local.watchdog import Watchdog
-from engine.executors.local.workspace import Workspace
-from engine.inputs import Mount
-from engine.results import summarise
+from klippfisk.engine.executors.base import ExecutionHooks, ExecutionOutcome, ExecutorError
+from klippfisk.engine.executors.local.output_cap import CappedFile, truncation_notes
+from klippfisk.engine.executors.local.wasm_cache import ModuleCache
+from klippfisk.engine.executors.local.watchdog import Watchdog
+from klippfisk.engine.executors.local.workspace import Workspace
+from klippfisk.engine.inputs import Mount
+from klippfisk.engine.results import summarise
 
 __all__ = ["WasiProgram", "run_wasi"]
 

@@ -12,11 +12,11 @@ import threading
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from engine.executors.base import ExecutionHooks, ExecutionOutcome, ExecutorError
-from engine.executors.local.wasi import WasiProgram, run_wasi
-from engine.executors.local.wasm_cache import ModuleCache
-from engine.executors.local.workspace import Workspace, stage_watched
-from engine.settings import ExecutorSettings
+from klippfisk.engine.executors.base import ExecutionHooks, ExecutionOutcome, ExecutorError
+from klippfisk.engine.executors.local.wasi import WasiProgram, run_wasi
+from klippfisk.engine.executors.local.wasm_cache import ModuleCache
+from klippfisk.engine.executors.local.workspace import Workspace, stage_watched
+from klippfisk.engine.settings import ExecutorSettings
 
 __all__ = ["WasmEngine"]
 

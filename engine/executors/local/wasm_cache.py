@@ -20,7 +20,7 @@ from pathlib import Path
 
 import wasmtime
 
-from engine.executors.base import ExecutorError
+from klippfisk.engine.executors.base import ExecutorError
 
 __all__ = ["ModuleCache"]
 

@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable
 from types import TracebackType
 
-from engine.executors.base import ExecutionOutcome
-from engine.results import ResultsDir, summarise
+from klippfisk.engine.executors.base import ExecutionOutcome
+from klippfisk.engine.results import ResultsDir, summarise
 
 __all__ = ["Watchdog"]
 

@@ -15,13 +15,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.executors.base import ExecutionRequest, ExecutorError
-from engine.executors.local.limits import TaskLimits
-from engine.executors.local.watchdog import Watchdog
-from engine.inputs import InputError, Mount, result_mounts, result_names, stage_inputs
-from engine.net_guard import Cutter
-from engine.results import ResultsDir
-from engine.settings import ExecutorSettings, Settings
+from klippfisk.engine.executors.base import ExecutionRequest, ExecutorError
+from klippfisk.engine.executors.local.limits import TaskLimits
+from klippfisk.engine.executors.local.watchdog import Watchdog
+from klippfisk.engine.inputs import InputError, Mount, result_mounts, result_names, stage_inputs
+from klippfisk.engine.net_guard import Cutter
+from klippfisk.engine.results import ResultsDir
+from klippfisk.engine.settings import ExecutorSettings, Settings
 
 __all__ = ["StagingCut", "Workspace", "stage_watched", "string_map", "task_network"]
 

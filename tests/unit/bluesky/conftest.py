@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import Ledger
-from engine.settings import LedgerSettings, Settings
+from klippfisk.engine import Ledger
+from klippfisk.engine.settings import LedgerSettings, Settings
 from tests.unit.bluesky.standin_pds import StandInServer
 
 

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from atproto import Client
 
-from adapters.bluesky.bot import Bot, BotAccount
-from adapters.bluesky.state import BotState, PendingMention
-from adapters.bluesky.throttle import ServerThrottle
-from adapters.settings import BotSettings
-from engine import JobState, Ledger, Source
-from spec import compile_document
+from klippfisk.adapters.bluesky.bot import Bot, BotAccount
+from klippfisk.adapters.bluesky.state import BotState, PendingMention
+from klippfisk.adapters.bluesky.throttle import ServerThrottle
+from klippfisk.adapters.settings import BotSettings
+from klippfisk.engine import JobState, Ledger, Source
+from klippfisk.spec import compile_document
 from tests.unit.bluesky.standin_pds import StandInServer
 
 ALICE, BOB, BOT = "did:plc:alice", "did:plc:bob", "did:plc:bot"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.cli import main
+from klippfisk.adapters.cli import main
 
 
 def test_an_invalid_setting_names_the_setting(monkeypatch, capsys) -> None:

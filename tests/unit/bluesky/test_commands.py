@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from atproto import client_utils
 
-from adapters.bluesky.commands import Command, parse_command, restore_links
+from klippfisk.adapters.bluesky.commands import Command, parse_command, restore_links
 
 BOT = "did:plc:bot"
 URL = "https://example.org/specs/hello-world/job.yaml"

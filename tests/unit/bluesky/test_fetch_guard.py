@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from adapters.bluesky.fetch_guard import FetchError, FetchPolicy, fetch
+from klippfisk.adapters.bluesky.fetch_guard import FetchError, FetchPolicy, fetch
 
 JOB = b"Type: batch\nTasks: []\n"
 

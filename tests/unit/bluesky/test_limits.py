@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from adapters.bluesky.limits import AuthorLimiter, Verdict
+from klippfisk.adapters.bluesky.limits import AuthorLimiter, Verdict
 from tests.unit.manual_clock import ManualClock
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from adapters.bluesky import messages
-from adapters.bluesky.reply import MAX_GRAPHEMES, compose, grapheme_count
-from spec import SpecError, compile_document
+from klippfisk.adapters.bluesky import messages
+from klippfisk.adapters.bluesky.reply import MAX_GRAPHEMES, compose, grapheme_count
+from klippfisk.spec import SpecError, compile_document
 
 INVALID = Path(__file__).parents[2] / "data" / "bluesky" / "invalid.yaml"
 

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.bluesky import messages
-from adapters.bluesky.policy import (
+from klippfisk.adapters.bluesky import messages
+from klippfisk.adapters.bluesky.policy import (
     BotLimits,
     PolicyRefused,
     admit,
     may_describe,
     may_read_output,
 )
-from adapters.settings import BotSettings
-from engine import Ledger, Source
-from spec import CompiledSpec, compile_document, compile_job
+from klippfisk.adapters.settings import BotSettings
+from klippfisk.engine import Ledger, Source
+from klippfisk.spec import CompiledSpec, compile_document, compile_job
 
 LIMITS = BotLimits.of(BotSettings(max_timeout_seconds=300, max_cpu="1", max_memory="512Mi"))
 

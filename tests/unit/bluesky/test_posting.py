@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from adapters.bluesky.posting import reply_rkey
+from klippfisk.adapters.bluesky.posting import reply_rkey
 
 TID = re.compile(r"^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}$")
 MENTION = "at://did:plc:alice/app.bsky.feed.post/3lbqzfxyvqk2a"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from atproto import models
 
-from adapters.bluesky.reply import (
+from klippfisk.adapters.bluesky.reply import (
     MAX_BYTES,
     MAX_GRAPHEMES,
     TRUNCATION_MARKER,

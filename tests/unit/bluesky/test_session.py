@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from atproto import Client
 
-from adapters.bluesky.session import LoginRefused, login_again
-from adapters.bluesky.state import BotState
-from adapters.settings import BotSettings
+from klippfisk.adapters.bluesky.session import LoginRefused, login_again
+from klippfisk.adapters.bluesky.state import BotState
+from klippfisk.adapters.settings import BotSettings
 
 UNREACHABLE = "http://127.0.0.1:9"  # nothing listens on the discard port
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from adapters.bluesky.state import BotState, PendingMention
+from klippfisk.adapters.bluesky.state import BotState, PendingMention
 
 
 def mention(n: int) -> PendingMention:

@@ -7,7 +7,7 @@ import pytest
 from atproto import exceptions
 from atproto_client.request import Response
 
-from adapters.bluesky.throttle import ServerThrottle
+from klippfisk.adapters.bluesky.throttle import ServerThrottle
 
 NOW = 1_800_000_000.0
 

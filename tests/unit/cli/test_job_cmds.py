@@ -7,12 +7,12 @@ import json
 
 import pytest
 
-from adapters.cli import main
-from adapters.cli.job_cmds import job_group
-from engine import Ledger
-from engine.settings import Settings
-from spec.address import cid_of
-from spec.compiled import CompiledSpec, Report
+from klippfisk.adapters.cli import main
+from klippfisk.adapters.cli.job_cmds import job_group
+from klippfisk.engine import Ledger
+from klippfisk.engine.settings import Settings
+from klippfisk.spec.address import cid_of
+from klippfisk.spec.compiled import CompiledSpec, Report
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.cli import EXIT_USAGE, main
+from klippfisk.adapters.cli import EXIT_USAGE, main
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,5 @@
-"""The contract `adapters.cli.main` keeps for every command: settings read once, when needed,
-and every failure a one-line message with its documented exit code."""
+"""The contract `klippfisk.adapters.cli.main` keeps for every command: settings read once,
+when needed, and every failure a one-line message with its documented exit code."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.cli import EXIT_INTERNAL, EXIT_USAGE, job_cmds, main
+from klippfisk.adapters.cli import EXIT_INTERNAL, EXIT_USAGE, job_cmds, main
 
 HELLO = Path(__file__).parents[3] / "examples" / "hello.yaml"
 

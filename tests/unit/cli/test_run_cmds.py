@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from adapters import cli
-from adapters.cli import main
-from engine import JobState, Ledger
-from engine.executors.registry import default_registry
-from engine.results import PIECE_BYTES
-from engine.runner import Runner
-from engine.settings import Settings
+from klippfisk.adapters import cli
+from klippfisk.adapters.cli import main
+from klippfisk.engine import JobState, Ledger
+from klippfisk.engine.executors.registry import default_registry
+from klippfisk.engine.results import PIECE_BYTES
+from klippfisk.engine.runner import Runner
+from klippfisk.engine.settings import Settings
 
 ROOT = Path(__file__).parents[3]
 EXAMPLES = ROOT / "examples"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from adapters.cli import main
+from klippfisk.adapters.cli import main
 
 CORPUS = Path(__file__).resolve().parents[2] / "data" / "corpus"
 GOOD = CORPUS / "HEAD__testdata__jobs__docker.yaml"

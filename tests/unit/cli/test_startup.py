@@ -32,7 +32,7 @@ HEAVY = (
 
 _PROBE = """
 import json, sys
-from adapters.cli import main
+from klippfisk.adapters.cli import main
 try:
     code = main(sys.argv[1:])
 except SystemExit as exc:

@@ -17,10 +17,10 @@ from typing import NoReturn
 import psycopg
 import pytest
 
-from engine import Ledger
-from engine.settings import LedgerSettings, PostgresSettings, Settings
-from spec.address import cid_of
-from spec.compiled import CompiledSpec, Report
+from klippfisk.engine import Ledger
+from klippfisk.engine.settings import LedgerSettings, PostgresSettings, Settings
+from klippfisk.spec.address import cid_of
+from klippfisk.spec.compiled import CompiledSpec, Report
 
 
 def compiled_job(

@@ -14,10 +14,10 @@ from eventsourcing.persistence import Mapper
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import Ledger
-from engine.job import event_hash
-from engine.settings import LedgerSettings, Settings
-from spec.compiled import CompiledSpec
+from klippfisk.engine import Ledger
+from klippfisk.engine.job import event_hash
+from klippfisk.engine.settings import LedgerSettings, Settings
+from klippfisk.spec.compiled import CompiledSpec
 
 MakeSpec = Callable[..., CompiledSpec]
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from eventsourcing.persistence import StoredEvent
 
-from engine import LedgerError
-from engine.ids import new_job_id
-from engine.job import event_hash
-from spec.compiled import CompiledSpec
+from klippfisk.engine import LedgerError
+from klippfisk.engine.ids import new_job_id
+from klippfisk.engine.job import event_hash
+from klippfisk.spec.compiled import CompiledSpec
 
 
 def test_the_requested_executor_is_recorded_with_the_submission(ledger, make_spec):

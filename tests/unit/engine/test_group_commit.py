@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
-from engine import JobState, Ledger
-from engine.group_commit import GroupCommit
-from engine.settings import Settings
-from spec.compiled import CompiledSpec
+from klippfisk.engine import JobState, Ledger
+from klippfisk.engine.group_commit import GroupCommit
+from klippfisk.engine.settings import Settings
+from klippfisk.spec.compiled import CompiledSpec
 
 MakeSpec = Callable[..., CompiledSpec]
 

@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from engine import Ledger, LedgerError, rfc3339
-from spec.compiled import CompiledSpec
+from klippfisk.engine import Ledger, LedgerError, rfc3339
+from klippfisk.spec.compiled import CompiledSpec
 
 _RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$")
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from engine.job import (
+from klippfisk.engine.job import (
     ExecutionState,
     IllegalTransition,
     Job,
@@ -16,7 +16,7 @@ from engine.job import (
     RunOutput,
     event_hash,
 )
-from spec.compiled import CompiledSpec
+from klippfisk.spec.compiled import CompiledSpec
 
 
 def _submit(compiled: CompiledSpec) -> Job:

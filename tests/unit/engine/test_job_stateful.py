@@ -21,10 +21,10 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from engine import JobState, JobView, Ledger, LedgerError
-from engine.job import JOB_RULES
-from engine.settings import LedgerSettings, Settings
-from spec.compiled import CompiledSpec
+from klippfisk.engine import JobState, JobView, Ledger, LedgerError
+from klippfisk.engine.job import JOB_RULES
+from klippfisk.engine.settings import LedgerSettings, Settings
+from klippfisk.spec.compiled import CompiledSpec
 
 # The state each accepted command must leave the job in (None: unchanged or depends).
 _AFTER = {

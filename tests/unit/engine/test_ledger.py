@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import (
+from klippfisk.engine import (
     BadQuery,
     ExecutionState,
     IdempotencyConflict,
@@ -22,8 +22,8 @@ from engine import (
     Source,
     StoreUnavailable,
 )
-from engine.settings import LedgerSettings, Settings
-from spec.compiled import CompiledSpec
+from klippfisk.engine.settings import LedgerSettings, Settings
+from klippfisk.spec.compiled import CompiledSpec
 
 MakeSpec = Callable[..., CompiledSpec]
 

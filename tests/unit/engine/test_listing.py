@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from engine import BadQuery, Ledger, Page
-from engine.settings import LedgerSettings, Settings
-from spec.address import cid_of
-from spec.compiled import CompiledSpec, Report
+from klippfisk.engine import BadQuery, Ledger, Page
+from klippfisk.engine.settings import LedgerSettings, Settings
+from klippfisk.spec.address import cid_of
+from klippfisk.spec.compiled import CompiledSpec, Report
 
 DATA = Path(__file__).parents[2] / "data" / "ledger"
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from engine import JobNotFound, Ledger
-from spec.compiled import CompiledSpec
+from klippfisk.engine import JobNotFound, Ledger
+from klippfisk.spec.compiled import CompiledSpec
 
 MakeSpec = Callable[..., CompiledSpec]
 

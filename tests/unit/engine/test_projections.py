@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from eventsourcing.postgres import PostgresDatastore
 
-from engine import Ledger
-from engine.projections import JobsProjection, PageQuery
-from engine.settings import Settings
-from spec.compiled import CompiledSpec
+from klippfisk.engine import Ledger
+from klippfisk.engine.projections import JobsProjection, PageQuery
+from klippfisk.engine.settings import Settings
+from klippfisk.spec.compiled import CompiledSpec
 
 MakeSpec = Callable[..., CompiledSpec]
 

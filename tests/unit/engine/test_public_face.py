@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import engine
+import klippfisk.engine as engine
 
 INIT = Path(engine.__file__)
 
@@ -42,9 +42,12 @@ def test_type_checkers_see_every_public_name_and_no_other():
 
 
 def test_from_engine_import_works_and_an_unknown_name_is_an_attribute_error():
-    from engine import Ledger, rfc3339
+    from klippfisk.engine import Ledger, rfc3339
 
-    assert Ledger.__module__ == "engine.ledger" and rfc3339.__module__ == "engine.wire"
+    assert (
+        Ledger.__module__ == "klippfisk.engine.ledger"
+        and rfc3339.__module__ == "klippfisk.engine.wire"
+    )
     with pytest.raises(AttributeError, match="no attribute 'Ledgr'"):
         engine.Ledgr  # noqa: B018
     assert set(engine.__all__) <= set(dir(engine))

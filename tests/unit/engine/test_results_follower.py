@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.results import PIECE_BYTES, OutputFollower
+from klippfisk.engine.results import PIECE_BYTES, OutputFollower
 
 FISH = "\N{FISH}"  # four bytes in UTF-8
 

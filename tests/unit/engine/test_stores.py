@@ -13,8 +13,8 @@ from typing import Any, ClassVar
 import psycopg
 import pytest
 
-from engine import JobState, Ledger, LedgerError, StoreUnavailable
-from engine.settings import LedgerSettings, Settings
+from klippfisk.engine import JobState, Ledger, LedgerError, StoreUnavailable
+from klippfisk.engine.settings import LedgerSettings, Settings
 from tests.unit.engine.conftest import compiled_job, postgres_schema
 
 

@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import pytest
 
-from engine import JobNotFound, JobState, Ledger
-from engine.settings import Settings
-from spec.compiled import CompiledSpec
+from klippfisk.engine import JobNotFound, JobState, Ledger
+from klippfisk.engine.settings import Settings
+from klippfisk.spec.compiled import CompiledSpec
 
 MakeSpec = Callable[..., CompiledSpec]
 

@@ -23,9 +23,9 @@ from typing import Any
 
 import pytest
 
-from engine.executors.base import ExecutionOutcome, ExecutionRequest
-from engine.executors.local import LocalExecutor
-from engine.settings import DockerSettings, ExecutorSettings, Settings
+from klippfisk.engine.executors.base import ExecutionOutcome, ExecutionRequest
+from klippfisk.engine.executors.local import LocalExecutor
+from klippfisk.engine.settings import DockerSettings, ExecutorSettings, Settings
 
 WASM_DIR = Path(__file__).parents[2] / "data" / "wasm"
 DOCKERD = Path(__file__).with_name("docker_daemon.py")

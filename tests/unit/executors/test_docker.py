@@ -11,8 +11,8 @@ import threading
 
 import pytest
 
-from engine.executors.local.docker_api import DockerError, demultiplex
-from engine.settings import DockerSettings
+from klippfisk.engine.executors.local.docker_api import DockerError, demultiplex
+from klippfisk.engine.settings import DockerSettings
 
 
 @pytest.fixture

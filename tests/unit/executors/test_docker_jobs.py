@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from adapters.cli import main
-from engine import JobState, JobView, Ledger
-from engine.settings import Settings
+from klippfisk.adapters.cli import main
+from klippfisk.engine import JobState, JobView, Ledger
+from klippfisk.engine.settings import Settings
 
 SHELL_JOB = (Path(__file__).parents[2] / "data" / "jobs" / "shell-job.yaml").read_text()
 

@@ -6,9 +6,13 @@ import threading
 
 import pytest
 
-from engine.executors.base import ExecutionOutcome, ExecutorError
-from engine.executors.local import LocalExecutor
-from engine.executors.registry import ExecutorRegistry, UnsupportedEngine, default_registry
+from klippfisk.engine.executors.base import ExecutionOutcome, ExecutorError
+from klippfisk.engine.executors.local import LocalExecutor
+from klippfisk.engine.executors.registry import (
+    ExecutorRegistry,
+    UnsupportedEngine,
+    default_registry,
+)
 
 
 def test_noop_completes_at_once_with_no_output(run_task):

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.inputs import InputError, decode_data_url, stage_inputs
-from engine.settings import ExecutorSettings
+from klippfisk.engine.inputs import InputError, decode_data_url, stage_inputs
+from klippfisk.engine.settings import ExecutorSettings
 
 PAYLOAD = b"downloaded bytes\n" * 100
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.executors.local.python_wasm import find_python_wasm
-from engine.settings import ExecutorSettings
+from klippfisk.engine.executors.local.python_wasm import find_python_wasm
+from klippfisk.engine.settings import ExecutorSettings
 
 pytestmark = pytest.mark.skipif(
     find_python_wasm(ExecutorSettings()) is None,

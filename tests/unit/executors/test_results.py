@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from engine.executors.base import RUN_OUTPUT_LIMIT, ExecutionOutcome
-from engine.results import ResultCache, ResultsDir, cacheable, execution_results_dir, summarise
-from engine.settings import ExecutorSettings, Settings
+from klippfisk.engine.executors.base import RUN_OUTPUT_LIMIT, ExecutionOutcome
+from klippfisk.engine.results import (
+    ResultCache,
+    ResultsDir,
+    cacheable,
+    execution_results_dir,
+    summarise,
+)
+from klippfisk.engine.settings import ExecutorSettings, Settings
 
 
 def test_layout_is_per_job_and_execution_under_the_data_dir(tmp_path):

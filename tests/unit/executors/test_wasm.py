@@ -7,7 +7,7 @@ from pathlib import Path
 
 import wasmtime
 
-from engine.executors.base import RUN_OUTPUT_LIMIT
+from klippfisk.engine.executors.base import RUN_OUTPUT_LIMIT
 
 SPIN = wasmtime.wat2wasm('(module (func (export "_start") (loop br 0)))')
 TRAP = wasmtime.wat2wasm('(module (func (export "_start") unreachable))')

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import wasmtime
 
-from engine.executors.local.wasm_cache import ModuleCache
+from klippfisk.engine.executors.local.wasm_cache import ModuleCache
 
 
 def _module(export: str) -> bytes:

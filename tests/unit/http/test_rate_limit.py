@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from adapters.http.guard import Guard
-from adapters.http.rate_limit import Buckets
-from adapters.settings import ServerSettings
+from klippfisk.adapters.http.guard import Guard
+from klippfisk.adapters.http.rate_limit import Buckets
+from klippfisk.adapters.settings import ServerSettings
 from tests.unit.manual_clock import ManualClock
 
 

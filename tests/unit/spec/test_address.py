@@ -13,10 +13,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from multiformats import CID, multihash
 
-from spec import SpecError, compile_job
-from spec.address import canonical_bytes, cid_of
-from spec.canonical import TASK_CID_FIELDS, addresses
-from spec.load import load_document
+from klippfisk.spec import SpecError, compile_job
+from klippfisk.spec.address import canonical_bytes, cid_of
+from klippfisk.spec.canonical import TASK_CID_FIELDS, addresses
+from klippfisk.spec.load import load_document
 
 JOB = {"Name": "hello", "Type": "batch", "Tasks": [{"Name": "main", "Env": {"B": "2", "A": "1"}}]}
 

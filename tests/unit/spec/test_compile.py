@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from spec import (
+from klippfisk.spec import (
     DEFAULT_LIMITS,
     PROFILES,
     LoadError,

@@ -9,7 +9,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from spec import SpecError, compile_path
+from klippfisk.spec import SpecError, compile_path
 
 CORPUS = Path(__file__).resolve().parents[2] / "data" / "corpus"
 SCHEMA = Path(__file__).resolve().parents[3] / "schemas" / "job.schema.json"

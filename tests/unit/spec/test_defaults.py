@@ -3,7 +3,7 @@ gaps, and every value filled in is reported."""
 
 from __future__ import annotations
 
-from spec import compile_job
+from klippfisk.spec import compile_job
 
 NOOP = {"Type": "batch", "Tasks": [{"Name": "t", "Engine": {"Type": "noop"}}]}
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from spec import SpecError, compile_document, compile_path
+from klippfisk.spec import SpecError, compile_document, compile_path
 
 CORPUS = Path(__file__).resolve().parents[2] / "data" / "corpus"
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from spec.errors import LoadError
-from spec.limits import LoadLimits, check_shape
+from klippfisk.spec.errors import LoadError
+from klippfisk.spec.limits import LoadLimits, check_shape
 
 LIMITS = LoadLimits(max_nodes=10, max_depth=3)
 

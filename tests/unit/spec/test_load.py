@@ -14,8 +14,8 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from spec.errors import LoadError
-from spec.load import Document, LoadLimits, load_document, pointer_join
+from klippfisk.spec.errors import LoadError
+from klippfisk.spec.load import Document, LoadLimits, load_document, pointer_join
 
 CORPUS = Path(__file__).parents[2] / "data" / "corpus"
 EMPTY_FILES = {"HEAD__testdata__jobs__empty.yaml", "v1.0.0__testdata__empty.yaml"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from spec import SpecError, compile_document, compile_job
+from klippfisk.spec import SpecError, compile_document, compile_job
 
 
 def test_docker_run_form_with_a_command_line() -> None:

@@ -3,7 +3,7 @@ pointers map back to the document's own spelling."""
 
 from __future__ import annotations
 
-from spec.models import (
+from klippfisk.spec.models import (
     SERVER_OWNED,
     Job,
     LegacyJob,

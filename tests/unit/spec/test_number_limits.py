@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from spec import LoadError, SpecError, compile_document, compile_job
+from klippfisk.spec import LoadError, SpecError, compile_document, compile_job
 
 CURRENT = """\
 Type: batch

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from spec import compile_document, compile_job, compile_path
+from klippfisk.spec import compile_document, compile_job, compile_path
 
 CORPUS = Path(__file__).resolve().parents[2] / "data" / "corpus"
 PINNED = [

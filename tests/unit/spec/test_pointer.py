@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from spec.pointer import last_key, pointer_join, pointer_token
+from klippfisk.spec.pointer import last_key, pointer_join, pointer_token
 
 
 @given(st.lists(st.text(alphabet="ab/~01", max_size=5), max_size=4), st.text(max_size=8))

@@ -12,7 +12,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from spec import SpecError, compile_document, compile_job
+from klippfisk.spec import SpecError, compile_document, compile_job
 
 NAMES = st.text(alphabet="abcdefghij-", min_size=1, max_size=12)
 ENV = st.dictionaries(

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from spec.quantities import (
+from klippfisk.spec.quantities import (
     MAX_BYTES,
     MAX_GPUS,
     MAX_MILLICORES,

@@ -9,8 +9,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from spec import compile_document
-from spec.schema_export import main, render, schemas, write
+from klippfisk.spec import compile_document
+from klippfisk.spec.schema_export import main, render, schemas, write
 
 SCHEMA_DIR = Path(__file__).resolve().parents[3] / "schemas"
 
@@ -18,9 +18,9 @@ SCHEMA_DIR = Path(__file__).resolve().parents[3] / "schemas"
 @pytest.mark.parametrize("name", sorted(schemas()))
 def test_checked_in_schema_is_up_to_date(name: str) -> None:
     path = SCHEMA_DIR / name
-    assert path.is_file(), f"{name} is missing; run python3 -m spec.schema_export"
+    assert path.is_file(), f"{name} is missing; run python3 -m klippfisk.spec.schema_export"
     assert path.read_text(encoding="utf-8") == render(schemas()[name]), (
-        f"{name} is stale; run python3 -m spec.schema_export"
+        f"{name} is stale; run python3 -m klippfisk.spec.schema_export"
     )
 
 

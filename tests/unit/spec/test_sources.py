@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from spec.errors import LoadError
-from spec.load import LoadLimits
-from spec.sources import read_source
+from klippfisk.spec.errors import LoadError
+from klippfisk.spec.load import LoadLimits
+from klippfisk.spec.sources import read_source
 
 JOB = b"Name: hello\nType: batch\n"
 SMALL = LoadLimits(max_bytes=1000, fetch_timeout_seconds=2.0, max_redirects=3)

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from spec.errors import LoadError, TemplateError
-from spec.load import LoadLimits, load_document
-from spec.template import render, variables_from
+from klippfisk.spec.errors import LoadError, TemplateError
+from klippfisk.spec.load import LoadLimits, load_document
+from klippfisk.spec.template import render, variables_from
 
 VARIABLES = {"image": "ubuntu:24.04", "empty": "", "s3-bucket": "my-bucket", "query": 'a "b"'}
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from spec import SpecError, compile_job
+from klippfisk.spec import SpecError, compile_job
 
 
 def _job(task: dict[str, Any] | None = None, **job: Any) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from engine.wire import (
+from klippfisk.engine.wire import (
     EXECUTION_STATES,
     JOB_STATES,
     APIError,
