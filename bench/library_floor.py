@@ -18,6 +18,8 @@ from typing import Any
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
+from klippfisk.engine.persistence.store_env import SQLITE_FACTORY
+
 __all__ = ["BareLibrary"]
 
 
@@ -52,7 +54,7 @@ class BareLibrary:
     def __init__(self, path: Path, synchronous: str, job: dict[str, Any]) -> None:
         self.app = Application(
             {
-                "PERSISTENCE_MODULE": "klippfisk.engine.sqlite_store:SQLiteStoreFactory",
+                "PERSISTENCE_MODULE": SQLITE_FACTORY,
                 "SQLITE_DBNAME": str(path),
                 "SQLITE_SYNCHRONOUS": synchronous,
             }

@@ -17,7 +17,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from klippfisk.engine.job import ExecutionState, IllegalTransition, JobState, LedgerError, Topic
+    from klippfisk.engine.job import IllegalTransition, LedgerError, Topic
     from klippfisk.engine.ledger import (
         BadQuery,
         BrokenChain,
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
         SubmitResult,
         VerifyReport,
     )
+    from klippfisk.engine.run_output import RunOutput
+    from klippfisk.engine.states import ExecutionState, JobState
     from klippfisk.engine.wire import rfc3339
 
 __all__ = [
@@ -49,6 +51,7 @@ __all__ = [
     "LedgerError",
     "NoChanges",
     "Page",
+    "RunOutput",
     "Source",
     "StoreUnavailable",
     "SubmitResult",
@@ -57,14 +60,15 @@ __all__ = [
     "rfc3339",
 ]
 
-# Where the public names not defined by the ledger's module are; the TYPE_CHECKING imports
-# above say the same for type checkers, and tests/unit/engine/test_public_face.py holds the
+# Where the public names not defined by the ledger package are; the TYPE_CHECKING imports
+# above say the same for type checkers, and tests/unit/test_public_faces.py holds the
 # two to each other.
 _NOT_IN_LEDGER = {
-    "ExecutionState": "klippfisk.engine.job",
+    "ExecutionState": "klippfisk.engine.states",
     "IllegalTransition": "klippfisk.engine.job",
-    "JobState": "klippfisk.engine.job",
+    "JobState": "klippfisk.engine.states",
     "LedgerError": "klippfisk.engine.job",
+    "RunOutput": "klippfisk.engine.run_output",
     "Topic": "klippfisk.engine.job",
     "rfc3339": "klippfisk.engine.wire",
 }

@@ -9,7 +9,8 @@ from the same event, right after the execution's entry, so no extra event is sto
 
 SeqNum numbers the entries 1, 2, 3... in order. Entries only ever get appended (an event's
 entries depend on nothing after it), so a SeqNum is a stable cursor: `since=n` returns what
-came after entry n.
+came after entry n. Each entry is built as the wire's `WireHistory`, the model the remote
+client reads the same shape with, and handed out as the plain data it dumps to.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from klippfisk.engine.job import Execution, Job, JobState, Topic
-from klippfisk.engine.wire import rfc3339
+from klippfisk.engine.job import Execution, Job, Topic
+from klippfisk.engine.states import JobState
+from klippfisk.engine.wire import UNDEFINED, ListResponse, WireHistory, rfc3339
 
 __all__ = ["EVENT_TYPES", "history_entries"]
 
 EVENT_TYPES = ("all", "job", "execution")
+_Entries = ListResponse[WireHistory]
 # Event fields worth showing as Details, under Bacalhau-style names.
 _DETAILS = {
     "executor": "Executor",
@@ -53,16 +56,26 @@ def _execution_state(execution: Execution | None) -> int:
 
 
 def _entry(
-    event: Job.Event, job: Job, level: str, message: str, topic: str, details: dict[str, str]
+    event: Job.Event,
+    job: Job,
+    message: str,
+    topic: str,
+    details: dict[str, str],
+    change: dict[str, Any],
 ) -> dict[str, Any]:
+    """The fields of one `WireHistory` entry but its SeqNum, which it gets once it is kept
+    (only kept entries are made into the model); the state change is the job's when its
+    states are names, the execution's when they are numbers."""
     when = rfc3339(event.timestamp)
+    job_level = not isinstance(change["New"], int)
     return {
-        "Type": level,
+        "Type": "JobLevel" if job_level else "ExecutionLevel",
         "JobID": event.originator_id,
         "JobVersion": job.job_version,
-        "ExecutionID": getattr(event, "execution_id", "") if level == "ExecutionLevel" else "",
+        "ExecutionID": "" if job_level else getattr(event, "execution_id", ""),
         "Time": when,
         "Event": {"Message": message, "Topic": topic, "Timestamp": when, "Details": details},
+        "JobState" if job_level else "ExecutionState": change,
     }
 
 
@@ -74,9 +87,8 @@ def _state_update(event: Job.Event, job: Job, before: JobState) -> dict[str, Any
     if job.state is JobState.FAILED and error:
         message += f". {error}"
     details = {"NewState": str(job.state), "Type": type(event).__name__, "Actor": event.actor}
-    entry = _entry(event, job, "JobLevel", message, str(Topic.STATE_UPDATE), details)
-    entry["JobState"] = {"Previous": str(before), "New": str(job.state)}
-    return entry
+    change = {"Previous": str(before), "New": str(job.state)}
+    return _entry(event, job, message, str(Topic.STATE_UPDATE), details, change)
 
 
 def _entries_of(event: Job.Event, job: Job | None) -> tuple[Job, list[dict[str, Any]]]:
@@ -88,12 +100,11 @@ def _entries_of(event: Job.Event, job: Job | None) -> tuple[Job, list[dict[str, 
     assert after is not None
     details = _details(event)
     if not execution_of:
-        entry = _entry(event, after, "JobLevel", event.reason, event.topic, details)
-        entry["JobState"] = {"Previous": str(before_job or "Undefined"), "New": str(after.state)}
-        return after, [entry]
-    entry = _entry(event, after, "ExecutionLevel", event.reason, event.topic, details)
+        change = {"Previous": str(before_job or UNDEFINED), "New": str(after.state)}
+        return after, [_entry(event, after, event.reason, event.topic, details, change)]
     new_exec = _execution_state(after.executions.get(execution_of))
-    entry["ExecutionState"] = {"Previous": before_exec, "New": new_exec}
+    moved = {"Previous": before_exec, "New": new_exec}
+    entry = _entry(event, after, event.reason, event.topic, details, moved)
     if before_job is not None and after.state is not before_job:
         return after, [entry, _state_update(event, after, before_job)]
     return after, [entry]
@@ -106,7 +117,7 @@ def history_entries(
     execution_id: str | None = None,
     since: int = 0,
 ) -> list[dict[str, Any]]:
-    """Replay `events` (one job's, in order) into JobHistory dicts, filtered as asked.
+    """Replay `events` (one job's, in order) into JobHistory entries, filtered as asked.
 
     Replaying is what tells each entry the state before and after, so the events are applied
     to a scratch copy of the job rather than read field by field. Filters never renumber:
@@ -125,4 +136,7 @@ def history_entries(
             if execution_id is not None and entry["ExecutionID"] != execution_id:
                 continue
             entries.append({"SeqNum": seq, **entry})
-    return entries
+    # Made into the wire's model and written by it (the other level's state change, None,
+    # is left out as Bacalhau leaves it out); one list in one call costs the least.
+    page = _Entries.model_validate({"Items": entries, "NextToken": ""})
+    return page.model_dump(mode="json", exclude_none=True)["Items"]

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import IntEnum, StrEnum
+from enum import StrEnum
 from json.encoder import encode_basestring
 from typing import TYPE_CHECKING, Any
 
@@ -25,9 +26,17 @@ from eventsourcing.domain import (
 )
 
 from klippfisk.engine.ids import new_execution_id, short_id
+from klippfisk.engine.run_output import RunOutput
+from klippfisk.engine.states import (
+    ACTIVE_EXECUTION_STATES,
+    TERMINAL_STATES,
+    ExecutionState,
+    JobState,
+)
 
 __all__ = [
     "ACTIVE_EXECUTION_STATES",
+    "ENVELOPE",
     "EXECUTION_RULES",
     "JOB_RULES",
     "TERMINAL_STATES",
@@ -40,11 +49,8 @@ __all__ = [
     "RunOutput",
     "Topic",
     "chain_hash",
-    "decode_event_state",
     "encode_body",
-    "encode_event_state",
     "event_hash",
-    "former_topics",
 ]
 
 
@@ -52,32 +58,7 @@ class LedgerError(Exception):
     """Base of every error the ledger raises on purpose; its message is meant for users."""
 
 
-class JobState(StrEnum):
-    """Bacalhau's job states; the last three are terminal."""
-
-    PENDING = "Pending"
-    QUEUED = "Queued"
-    RUNNING = "Running"
-    COMPLETED = "Completed"
-    FAILED = "Failed"
-    STOPPED = "Stopped"
-
-
-TERMINAL_STATES = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.STOPPED})
 _LIVE_STATES = frozenset({JobState.PENDING, JobState.QUEUED, JobState.RUNNING})
-
-
-class ExecutionState(IntEnum):
-    """Bacalhau's compute states (v1.5+ numbering, as its v1.5.2 OpenAPI lists them)."""
-
-    NEW = 1
-    RUNNING = 6
-    COMPLETED = 9
-    FAILED = 10
-    CANCELLED = 11
-
-
-ACTIVE_EXECUTION_STATES = frozenset({ExecutionState.NEW, ExecutionState.RUNNING})
 
 
 class Topic(StrEnum):
@@ -138,13 +119,11 @@ class IllegalTransition(LedgerError):
         super().__init__(f"Cannot {verb}: {what}. To go on, {fix}.")
 
 
-_encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
-_TIMESTAMP_TYPE = "datetime_iso"  # the library's name for an encoded datetime, kept on disk
-
-
-def encode_body(body: dict[str, Any]) -> str:
-    """An event's body as JSON with sorted keys: what its hash covers and what is stored."""
-    return _encode(body)
+# An event's body as JSON with sorted keys: what its hash covers and what is stored (the
+# encoder's own method, not a function around it: every event written is encoded by it).
+encode_body: Callable[[dict[str, Any]], str] = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False
+).encode
 
 
 def chain_hash(job_id: str, version: int, kind: str, when: str, body_json: str, prev: str) -> str:
@@ -170,49 +149,6 @@ def event_hash(
     return chain_hash(job_id, version, kind, timestamp.isoformat(), encode_body(body), prev)
 
 
-def encode_event_state(state: dict[str, Any], body_json: str | None = None) -> bytes:
-    """A stored event's bytes: its fields (less id and version) as JSON, the timestamp in
-    the library's tagged form, so stores written before and after read the same.
-
-    Events hold plain JSON besides the timestamp, so the C encoder does it without the
-    library transcoder's per-object hook; `body_json`, when the hash was just made from it,
-    is reused rather than encoded again, leaving only the small envelope to encode.
-    """
-    when = state["timestamp"]
-    envelope = {k: v for k, v in state.items() if k in _ENVELOPE}
-    envelope["timestamp"] = {"_type_": _TIMESTAMP_TYPE, "_data_": when.isoformat()}
-    if body_json is None:
-        body_json = encode_body({k: v for k, v in state.items() if k not in _ENVELOPE})
-    tail = _encode(envelope)
-    return f"{body_json[:-1]},{tail[1:]}".encode() if body_json != "{}" else tail.encode()
-
-
-def decode_event_state(data: bytes) -> dict[str, Any]:
-    """The fields `encode_event_state` (or the library's transcoder) stored.
-
-    Plain JSON parsing: a user's dict that happens to look like a tagged value stays the
-    dict it was (the library's decoder would turn it into that type and break the hash)."""
-    state = json.loads(data)
-    if not isinstance(state, dict):
-        raise ValueError(f"a stored event is a JSON object, not {type(state).__name__}")
-    when = state.get("timestamp")
-    if isinstance(when, dict) and when.get("_type_") == _TIMESTAMP_TYPE:
-        state["timestamp"] = datetime.fromisoformat(when["_data_"])
-    return state
-
-
-@dataclass(frozen=True)
-class RunOutput:
-    """What a finished execution reports: Bacalhau's RunCommandResult, and where results went."""
-
-    exit_code: int
-    stdout: str = ""
-    stderr: str = ""
-    stdout_truncated: bool = False
-    stderr_truncated: bool = False
-    published_result: dict[str, Any] | None = None
-
-
 @dataclass
 class Execution:
     """One attempt at running the job, as the events have told it so far."""
@@ -226,13 +162,8 @@ class Execution:
     modified_at: datetime | None = None
     message: str = ""
     notes: list[str] = field(default_factory=list)
-    exit_code: int | None = None
-    stdout: str = ""
-    stderr: str = ""
-    stdout_truncated: bool = False
-    stderr_truncated: bool = False
+    output: RunOutput | None = None  # set once it completed
     error: str = ""
-    published_result: dict[str, Any] | None = None
 
     @property
     def active(self) -> bool:
@@ -240,7 +171,7 @@ class Execution:
 
 
 # Fields every event carries besides its own; excluded when hashing an event's body.
-_ENVELOPE = frozenset(
+ENVELOPE = frozenset(
     {"originator_id", "originator_version", "originator_topic", "timestamp", "hash", "prev_hash"}
 )
 
@@ -274,7 +205,7 @@ class Job(BaseAggregate[str]):
 
         def body(self) -> dict[str, Any]:
             """The event's own fields: what its hash covers besides the envelope."""
-            return {k: v for k, v in vars(self).items() if k not in _ENVELOPE}
+            return {k: v for k, v in vars(self).items() if k not in ENVELOPE}
 
         def apply(self, aggregate: Job) -> None:
             aggregate.head_hash = self.hash
@@ -356,13 +287,21 @@ class Job(BaseAggregate[str]):
         stderr_truncated: bool
         published_result: dict[str, Any] | None
 
+        @property
+        def output(self) -> RunOutput:
+            """The run's output, stored as these flat fields (as every ledger has them)."""
+            return RunOutput(
+                self.exit_code,
+                self.stdout,
+                self.stderr,
+                self.stdout_truncated,
+                self.stderr_truncated,
+                self.published_result,
+            )
+
         def evolve(self, job: Job) -> None:
             execution = job._touch(self)
-            execution.state, execution.exit_code = ExecutionState.COMPLETED, self.exit_code
-            execution.stdout, execution.stderr = self.stdout, self.stderr
-            execution.stdout_truncated = self.stdout_truncated
-            execution.stderr_truncated = self.stderr_truncated
-            execution.published_result = self.published_result
+            execution.state, execution.output = ExecutionState.COMPLETED, self.output
             if job.completed_partitions >= job.partitions:
                 job.state = JobState.COMPLETED
 
@@ -670,17 +609,3 @@ class Job(BaseAggregate[str]):
         """The JSON bodies the pending events were hashed from, by version, handed over once
         with the events so that storing them does not encode them a second time."""
         return self.__dict__.pop("_encoded_bodies", {})
-
-
-# The module the aggregate lived in before the package became `klippfisk.*` (until 0.1.0's
-# move): events stored then carry topics such as "engine.job:Job.Submitted".
-_FORMER_MODULE = "engine.job"
-
-
-def former_topics() -> dict[str, type]:
-    """Every topic a ledger written before the move stores, with today's class for it, so
-    that such a ledger opens, verifies and keeps appending (the mapper registers these)."""
-    kinds = [v for v in vars(Job).values() if isinstance(v, type) and issubclass(v, Job.Event)]
-    topics: dict[str, type] = {f"{_FORMER_MODULE}:Job": Job}
-    topics.update({f"{_FORMER_MODULE}:Job.{kind.__name__}": kind for kind in kinds})
-    return topics

@@ -16,16 +16,18 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from klippfisk.engine.executors.base import RUN_OUTPUT_LIMIT, ExecutionOutcome, ExecutorError
+from klippfisk.engine.run_output import RunOutput
 from klippfisk.engine.settings import Settings
 
 __all__ = [
     "CACHEABLE_INPUTS",
     "PIECE_BYTES",
+    "CachedRun",
     "OutputFollower",
     "ResultCache",
     "ResultsDir",
@@ -175,26 +177,25 @@ def summarise(
     cancelled: bool = False,
     notes: list[str] | None = None,
 ) -> ExecutionOutcome:
-    """The outcome of a run: exit code (also written as `exitCode`) or error, both stream heads.
-
-    Runs cut short keep what they printed so far; it is often the clue to why.
-    """
-    if exit_code is not None:
-        results.write_exit_code(exit_code)
+    """The outcome of a run: with an exit code (also written as `exitCode`), its output (the
+    head of each stream, and the results published); otherwise the error that ended it."""
+    outcome = ExecutionOutcome(
+        error=error, timed_out=timed_out, cancelled=cancelled, notes=list(notes or [])
+    )
+    if exit_code is None:
+        return outcome
+    results.write_exit_code(exit_code)
     stdout, stdout_truncated = results.head(results.stdout)
     stderr, stderr_truncated = results.head(results.stderr)
-    return ExecutionOutcome(
+    outcome.output = RunOutput(
         exit_code=exit_code,
         stdout=stdout,
         stderr=stderr,
         stdout_truncated=stdout_truncated,
         stderr_truncated=stderr_truncated,
-        error=error,
-        timed_out=timed_out,
-        cancelled=cancelled,
         published_result=results.published() if error is None else None,
-        notes=list(notes or []),
     )
+    return outcome
 
 
 # Input sources whose content the task_cid pins: inline data sits in the spec itself and an
@@ -210,6 +211,37 @@ def cacheable(task: dict[str, Any]) -> bool:
         str((spec.get("Source") or {}).get("Type", "")).lower() in CACHEABLE_INPUTS
         for spec in sources
     )
+
+
+@dataclass(frozen=True)
+class CachedRun:
+    """A completed execution the result cache holds: which it was, and its output."""
+
+    execution_id: str
+    output: RunOutput
+
+    @property
+    def folder(self) -> Path:
+        """Where that execution's results are (the cache keeps only entries whose folder is)."""
+        url = str((self.output.published_result or {}).get("Params", {}).get("URL", ""))
+        return Path(url.removeprefix("file://"))
+
+    def share_with(self, target: Path) -> None:
+        """Give a reusing execution its own results folder: the same files, hard-linked (a
+        copy across file systems), links kept as links; so every reader finds an
+        execution's results in `<results>/<job>/<execution>`, cache hit or not."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(self.folder, target, symlinks=True, copy_function=_link_or_copy)
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+_OUTPUT_FIELDS = tuple(f.name for f in fields(RunOutput))
 
 
 class ResultCache:
@@ -231,32 +263,29 @@ class ResultCache:
         key = hashlib.sha256(json.dumps([namespace, task_cid]).encode()).hexdigest()
         return self.root / f"{key}.json"
 
-    def get(self, namespace: str, task_cid: str) -> dict[str, Any] | None:
-        """The recorded outcome for `task_cid` in `namespace`, or None."""
+    def get(self, namespace: str, task_cid: str) -> CachedRun | None:
+        """The recorded run of `task_cid` in `namespace`, or None."""
         try:
             entry = json.loads(self._entry(namespace, task_cid).read_text())
-        except (OSError, ValueError):
+            output = RunOutput(**{name: entry[name] for name in _OUTPUT_FIELDS})
+            run = CachedRun(str(entry["execution_id"]), output)
+        except (OSError, ValueError, KeyError, TypeError):
             return None
-        url = str(entry.get("published_result", {}).get("Params", {}).get("URL", ""))
-        if not url.startswith("file://") or not Path(url[len("file://") :]).is_dir():
+        url = str((output.published_result or {}).get("Params", {}).get("URL", ""))
+        if not url.startswith("file://") or not run.folder.is_dir():
             return None
-        return entry
+        return run
 
     def put(
         self, namespace: str, task_cid: str, execution_id: str, outcome: ExecutionOutcome
     ) -> None:
         """Remember a completed execution (exit code 0 only)."""
-        if outcome.exit_code != 0 or outcome.error is not None or not outcome.published_result:
+        output = outcome.output
+        if output is None or output.exit_code != 0 or outcome.error is not None:
             return
-        entry = {
-            "execution_id": execution_id,
-            "exit_code": outcome.exit_code,
-            "stdout": outcome.stdout,
-            "stderr": outcome.stderr,
-            "stdout_truncated": outcome.stdout_truncated,
-            "stderr_truncated": outcome.stderr_truncated,
-            "published_result": outcome.published_result,
-        }
+        if not output.published_result:
+            return
+        entry = {"execution_id": execution_id, **asdict(output)}
         self.root.mkdir(parents=True, exist_ok=True)
         target = self._entry(namespace, task_cid)
         tmp = target.with_name(f"{target.stem}.{execution_id}.tmp")  # one per writer

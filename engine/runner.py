@@ -16,7 +16,9 @@ all: that one is re-claimed (exactly one successor wins) and resumed.
 
 Deadlines are Bacalhau's: QueueTimeout bounds the wait for a runner, ExecutionTimeout one run
 (the executor keeps it), TotalTimeout the whole job, wait and runs together. The waits count
-from the submission of the job's current version, not its first.
+from the submission of the job's current version, not its first. The runner reads them, and
+times its recovery sweeps, from the clock it is given (`engine.clock`; the real one unless a
+test hands in its own), as the executors do theirs.
 
 A job may carry the executor its submitter asked for (`job run --executor`, recorded with
 the submission); the runner honours it over its own default, so a worker started with
@@ -29,12 +31,12 @@ import logging
 import os
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
+from klippfisk.engine.clock import SYSTEM_CLOCK, Clock
 from klippfisk.engine.executors.base import ExecutionOutcome, ExecutionRequest, Executor
 from klippfisk.engine.executors.local.limits import TaskLimits
 from klippfisk.engine.executors.registry import (
@@ -128,11 +130,13 @@ class Runner:
         settings: Settings | None = None,
         *,
         use_cache: bool = False,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.ledger = ledger
         self.executors = executors
         self.settings = settings or Settings()
         self.identity = runner_identity()
+        self.clock = clock  # the executors keep their own: build them on the same one
         self.cache = result_cache(self.settings) if use_cache else None
         self._resumed: list[str] = []  # re-claimed by `recover`, for `serve` to run
         self._resumed_lock = threading.Lock()
@@ -188,7 +192,7 @@ class Runner:
         own = next((e for e in self.executors if e.supports(engine_type)), None)
         if own is not None and own.name == view.executor:
             return None
-        return default_registry(self.settings, view.executor)
+        return default_registry(self.settings, view.executor, self.clock)
 
     def _run_on(
         self, view: JobView, task: dict, executor: Executor, cancel: threading.Event
@@ -215,6 +219,7 @@ class Runner:
             run_cancel,
             cancel,
             self.settings.executor.poll_seconds,
+            self.clock,
             deadline=self._submitted_at(view) + timedelta(seconds=total) if total else None,
             on_deadline=lambda: self._time_out(view.id, "total", total),
         )
@@ -233,24 +238,17 @@ class Runner:
     def _reuse(self, cache: ResultCache, view: JobView, execution_id: str, task_cid: str) -> bool:
         """Complete the execution from the result cache, if it holds this task's results
         from the same namespace."""
-        entry = cache.get(view.namespace, task_cid)
-        if entry is None:
+        cached = cache.get(view.namespace, task_cid)
+        if cached is None:
             return False
         note = (
-            f"result cache hit: reused the results of execution {entry['execution_id']} "
+            f"result cache hit: reused the results of execution {cached.execution_id} "
             f"(task {task_cid}); not run again"
         )
         _Hooks(self.ledger, view.id, execution_id, self.identity).started("local", [note])
+        cached.share_with(execution_results_dir(self.settings, view.id, execution_id))
         self.ledger.complete_execution(
-            view.id,
-            execution_id,
-            exit_code=entry["exit_code"],
-            stdout=entry["stdout"],
-            stderr=entry["stderr"],
-            stdout_truncated=entry["stdout_truncated"],
-            stderr_truncated=entry["stderr_truncated"],
-            published_result=entry["published_result"],
-            actor=self.identity,
+            view.id, execution_id, **vars(cached.output), actor=self.identity
         )
         return True
 
@@ -278,21 +276,13 @@ class Runner:
                 self.ledger.time_out(
                     job_id, kind="execution", limit_seconds=limit, actor=self.identity
                 )
-            elif outcome.error is not None or outcome.exit_code is None:
+            elif outcome.error is not None or outcome.output is None:
                 self._fail(job_id, execution_id, outcome.error or "the executor gave no result")
             else:
                 if not hooks.started_once:
                     hooks.started("local", outcome.notes)
                 self.ledger.complete_execution(
-                    job_id,
-                    execution_id,
-                    exit_code=outcome.exit_code,
-                    stdout=outcome.stdout,
-                    stderr=outcome.stderr,
-                    stdout_truncated=outcome.stdout_truncated,
-                    stderr_truncated=outcome.stderr_truncated,
-                    published_result=outcome.published_result,
-                    actor=self.identity,
+                    job_id, execution_id, **vars(outcome.output), actor=self.identity
                 )
         except IllegalTransition as exc:
             log.info("outcome of %s not recorded, the job moved on: %s", execution_id, exc)
@@ -346,7 +336,7 @@ class Runner:
     def _past_total_timeout(self, view: JobView) -> bool:
         """Whether the job's TotalTimeout has run out; if so it is recorded as timed out, and
         no (further) execution starts."""
-        overdue = self._overdue(view, datetime.now(UTC))
+        overdue = self._overdue(view, self.clock.utc_now())
         if overdue is None or overdue[0] != "total":
             return False
         self._time_out(view.id, *overdue)
@@ -474,19 +464,19 @@ class Runner:
         limit = concurrency or self.settings.executor.concurrency
         active: set[Future[JobView]] = set()
         wake = threading.Event()
-        next_recovery = time.monotonic()
+        next_recovery = self.clock.monotonic()
         with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="klippfisk-run") as pool:
             while not stop.is_set():
-                if time.monotonic() >= next_recovery:
+                if self.clock.monotonic() >= next_recovery:
                     self._recover_now()
-                    next_recovery = time.monotonic() + self.settings.executor.recover_seconds
+                    next_recovery = self.clock.monotonic() + self.settings.executor.recover_seconds
                 active = {f for f in active if not f.done()}
                 resumed = self._take_resumed(limit - len(active))
                 for job_id in [*resumed, *self._claim(limit - len(active) - len(resumed))]:
                     future = pool.submit(self._run_claimed, job_id, stop)
                     future.add_done_callback(lambda _f: wake.set())
                     active.add(future)
-                wake.wait(self.settings.executor.poll_seconds)
+                self.clock.wait(wake, self.settings.executor.poll_seconds)
                 wake.clear()
 
     def start(self) -> None:
@@ -507,7 +497,7 @@ class Runner:
         and time out those that waited longer than their QueueTimeout or TotalTimeout, even
         when no slot is free: that is when waiting happens."""
         claimed: list[str] = []
-        now = datetime.now(UTC)
+        now = self.clock.utc_now()
         for view in self._oldest_pending(max(slots * 4, QUEUE_SCAN)):
             overdue = self._overdue(view, now)
             try:
@@ -572,6 +562,7 @@ class _StopWatcher(threading.Thread):
         cancel: threading.Event,
         shutdown: threading.Event,
         poll_seconds: float,
+        clock: Clock,
         *,
         deadline: datetime | None = None,
         on_deadline: Callable[[], None] = lambda: None,
@@ -579,10 +570,11 @@ class _StopWatcher(threading.Thread):
         super().__init__(name="klippfisk-stop-watch", daemon=True)
         self.ledger, self.job_id, self.cancel, self.shutdown = ledger, job_id, cancel, shutdown
         self.poll_seconds, self.deadline, self.on_deadline = poll_seconds, deadline, on_deadline
+        self.clock = clock
         self.done = threading.Event()
 
     def run(self) -> None:
-        while not self.done.wait(self._pause()):
+        while not self.clock.wait(self.done, self._pause()):
             if self._past_deadline():
                 self.on_deadline()
                 self.cancel.set()
@@ -595,11 +587,11 @@ class _StopWatcher(threading.Thread):
         """The poll interval, cut short to wake at the deadline."""
         if self.deadline is None:
             return self.poll_seconds
-        left = (self.deadline - datetime.now(UTC)).total_seconds()
+        left = (self.deadline - self.clock.utc_now()).total_seconds()
         return min(self.poll_seconds, max(left, 0.0))
 
     def _past_deadline(self) -> bool:
-        return self.deadline is not None and datetime.now(UTC) >= self.deadline
+        return self.deadline is not None and self.clock.utc_now() >= self.deadline
 
     def _ended_elsewhere(self) -> bool:
         try:

@@ -4,16 +4,18 @@ Bacalhau's own OpenAPI declares every enum as an integer, but its Go server and 
 job state, network and history type travel as strings, execution states as integers (whose
 numbering changed in v1.5), times as RFC 3339 with a zone, Create/ModifyTime as int64
 nanoseconds, errors as `{Status, Message, RequestID, Code, Component, Hint}` and lists as
-`{"Items": [...], "NextToken": ""}`. The server (adapters/http) builds its bodies with these
-helpers and the remote executor (engine/executors/bacalhau.py) parses with these models, so
-each side can be tested against the other and both against the rules written down once here.
+`{"Items": [...], "NextToken": ""}`. The models below are the one definition of those shapes:
+the server builds its bodies from them (the ledger's views and history, adapters/http) and
+the remote executor (engine/executors/bacalhau.py) reads with them, so a change to the wire
+is one edit here. States and the run output are the domain's own types (engine/states.py,
+engine/run_output.py); the models carry them as Bacalhau writes them.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
@@ -26,12 +28,16 @@ from pydantic import (
     StrictInt,
 )
 
+from klippfisk.engine import run_output as domain  # its RunOutput; here also a field name
+from klippfisk.engine.states import ExecutionState, JobState
+
 __all__ = [
+    "DESIRED_RUNNING",
+    "DESIRED_STOPPED",
     "EXECUTION_STATES",
     "EXECUTION_STATES_PRE_V15",
     "JOBS_PATH",
-    "JOB_STATES",
-    "TERMINAL_JOB_STATES",
+    "UNDEFINED",
     "APIError",
     "BuildVersion",
     "GetJobResponse",
@@ -39,10 +45,15 @@ __all__ = [
     "PagingToken",
     "PutJobResponse",
     "StopJobResponse",
+    "StateChangeExecution",
+    "StateChangeJob",
     "WireError",
+    "WireEvent",
     "WireExecution",
+    "WireExecutionState",
     "WireHistory",
     "WireJob",
+    "WireJobState",
     "WireRunOutput",
     "error_body",
     "execution_state_name",
@@ -58,25 +69,14 @@ __all__ = [
 # Where API v1 keeps jobs: PUT/POST submit, GET lists, /{id}/... reads one.
 JOBS_PATH = "/api/v1/orchestrator/jobs"
 
-JOB_STATES: tuple[str, ...] = ("Pending", "Queued", "Running", "Completed", "Failed", "Stopped")
-TERMINAL_JOB_STATES: frozenset[str] = frozenset({"Completed", "Failed", "Stopped"})
+# The job state Bacalhau writes for "none yet" (a job's state before its submission).
+UNDEFINED = "Undefined"
+# An execution's DesiredState (Bacalhau's ExecutionDesiredStateType): Pending 0, Running 1,
+# Stopped 2. The engine does not track it: an execution is wanted running while it is active.
+DESIRED_RUNNING, DESIRED_STOPPED = 1, 2
 
-# Execution (compute) states by number, from Bacalhau v1.5 on: Running and Publishing were
-# inserted after BidAccepted, pushing Completed from 7 to 9.
-EXECUTION_STATES: dict[int, str] = {
-    0: "Undefined",
-    1: "New",
-    2: "AskForBid",
-    3: "AskForBidAccepted",
-    4: "AskForBidRejected",
-    5: "BidAccepted",
-    6: "Running",
-    7: "Publishing",
-    8: "BidRejected",
-    9: "Completed",
-    10: "Failed",
-    11: "Cancelled",
-}
+# Execution (compute) states by number, from Bacalhau v1.5 on (the numbering we speak).
+EXECUTION_STATES: dict[int, str] = {int(state): state.label for state in ExecutionState}
 # The same before v1.5 (v1.0 to v1.4): 7 meant Completed.
 EXECUTION_STATES_PRE_V15: dict[int, str] = {
     0: "Undefined",
@@ -91,6 +91,8 @@ EXECUTION_STATES_PRE_V15: dict[int, str] = {
     9: "Cancelled",
 }
 _EXECUTION_NUMBERS = {name: number for number, name in EXECUTION_STATES.items()}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 class WireError(ValueError):
@@ -156,8 +158,7 @@ def to_nanos(moment: datetime) -> int:
     """An aware datetime as int64 nanoseconds since the epoch (Create/ModifyTime)."""
     if moment.tzinfo is None:
         raise WireError("a time without a zone has no epoch offset; attach one (UTC)")
-    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+    return (moment - _EPOCH) // _MICROSECOND * 1_000  # exact: both sides are whole microseconds
 
 
 def from_nanos(nanos: int) -> datetime:
@@ -175,14 +176,15 @@ def error_body(
     hint: str = "",
 ) -> dict[str, Any]:
     """The error object Bacalhau's Go client decodes (`apimodels.APIError`)."""
-    return {
-        "Status": status,
-        "Message": message,
-        "RequestID": request_id,
-        "Code": code,
-        "Component": component,
-        "Hint": hint,
-    }
+    error = APIError(
+        Status=status,
+        Message=message,
+        RequestID=request_id,
+        Code=code,
+        Component=component,
+        Hint=hint,
+    )
+    return error.model_dump()
 
 
 def list_body(items: list[Any], next_token: str = "") -> dict[str, Any]:
@@ -224,9 +226,7 @@ def _check_rfc3339(text: str) -> str:
 
 Rfc3339 = Annotated[str, AfterValidator(_check_rfc3339)]
 Nanos = Annotated[StrictInt, Field(ge=0)]
-JobStateName = Literal[
-    "Undefined", "Pending", "Queued", "Running", "Completed", "Failed", "Stopped"
-]
+JobStateName = JobState | Literal["Undefined"]
 
 
 class _Wire(BaseModel):
@@ -244,12 +244,12 @@ class APIError(_Wire):
     Hint: str = ""
 
 
-class JobState(_Wire):
+class WireJobState(_Wire):
     StateType: JobStateName
     Message: str = ""
 
 
-class ExecutionState(_Wire):
+class WireExecutionState(_Wire):
     StateType: StrictInt
     Message: str = ""
 
@@ -267,7 +267,7 @@ class WireJob(_Wire):
     Meta: dict[str, str] | None = None
     Labels: dict[str, str] | None = None
     Tasks: list[dict[str, Any]]
-    State: JobState
+    State: WireJobState
     Version: StrictInt
     Revision: StrictInt
     CreateTime: Nanos
@@ -292,15 +292,16 @@ class WireEvent(_Wire):
 
 
 class WireHistory(_Wire):
-    """One JobHistory entry: Type is "JobLevel" or "ExecutionLevel", Time RFC 3339."""
+    """One JobHistory entry: Type is "JobLevel" or "ExecutionLevel", Time RFC 3339. Only
+    the state change of its level is set (the other is None, left out on the wire)."""
 
     SeqNum: StrictInt
     Type: Literal["JobLevel", "ExecutionLevel"]
     JobID: str
     JobVersion: StrictInt = 0
     ExecutionID: str = ""
-    Event: WireEvent | None = None
     Time: Rfc3339
+    Event: WireEvent | None = None
     JobState: StateChangeJob | None = None
     ExecutionState: StateChangeExecution | None = None
 
@@ -317,6 +318,20 @@ class WireRunOutput(_Wire):
     ExitCode: StrictInt = 0
     ErrorMsg: str = ""
 
+    @classmethod
+    def of(cls, output: domain.RunOutput | None, error: str = "") -> WireRunOutput:
+        """What Bacalhau writes for an execution: zeros until it has run, and its error."""
+        if output is None:
+            return cls(ErrorMsg=error)
+        return cls(
+            Stdout=output.stdout,
+            StdoutTruncated=output.stdout_truncated,
+            Stderr=output.stderr,
+            StderrTruncated=output.stderr_truncated,
+            ExitCode=output.exit_code,
+            ErrorMsg=error,
+        )
+
 
 class WireExecution(_Wire):
     """An execution: desired and compute states are integers."""
@@ -329,8 +344,8 @@ class WireExecution(_Wire):
     JobID: str
     JobVersion: StrictInt = 0
     AllocatedResources: dict[str, Any] | None = None
-    DesiredState: ExecutionState
-    ComputeState: ExecutionState
+    DesiredState: WireExecutionState
+    ComputeState: WireExecutionState
     PublishedResult: dict[str, Any] | None = None
     RunOutput: WireRunOutput | None = None
     PreviousExecution: str = ""
@@ -339,6 +354,20 @@ class WireExecution(_Wire):
     Revision: StrictInt = 0
     CreateTime: Nanos
     ModifyTime: Nanos
+
+    def run_output(self) -> domain.RunOutput:
+        """The execution's result as ours: its RunCommandResult (zeros if it sent none) and
+        its PublishedResult when that names a publisher."""
+        output = self.RunOutput or WireRunOutput()
+        published = self.PublishedResult
+        return domain.RunOutput(
+            exit_code=output.ExitCode,
+            stdout=output.Stdout,
+            stderr=output.Stderr,
+            stdout_truncated=output.StdoutTruncated,
+            stderr_truncated=output.StderrTruncated,
+            published_result=published if published and published.get("Type") else None,
+        )
 
 
 ItemT = TypeVar("ItemT")

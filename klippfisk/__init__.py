@@ -5,9 +5,9 @@ This module is the public face. Everything a library user needs is a name here:
 - the compiler (`compile_document`, `compile_path`, `compile_url`, `compile_job`), what it
   returns (`CompiledSpec`, `Report`) and how it refuses (`SpecError` with its `Problem`s,
   `LoadError`, `TemplateError`), and the default `PROFILES`;
-- the ledger (`Ledger`), what it hands out (`JobView`, `ExecutionView`, `Page`, `Source`,
-  `SubmitResult`, `VerifyReport`), the states (`JobState`, `ExecutionState`) and its errors
-  (`LedgerError` and its kinds).
+- the ledger (`Ledger`), what it hands out (`JobView`, `ExecutionView` with its `RunOutput`,
+  `Page`, `Source`, `SubmitResult`, `VerifyReport`), the states (`JobState`,
+  `ExecutionState`) and its errors (`LedgerError` and its kinds).
 
 The packages behind it (`klippfisk.spec`, `klippfisk.engine`, `klippfisk.adapters`) keep their
 own faces for callers that want more. Names are imported on first use: `import klippfisk`
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         LedgerError,
         NoChanges,
         Page,
+        RunOutput,
         Source,
         StoreUnavailable,
         SubmitResult,
@@ -74,6 +75,7 @@ __all__ = [
     "Page",
     "Problem",
     "Report",
+    "RunOutput",
     "Source",
     "SpecError",
     "StoreUnavailable",

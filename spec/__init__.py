@@ -9,6 +9,8 @@ The pipeline's front end is here too, for adapters that take a document apart th
 `read_source` (file, `-` or URL, bounded), `load_document` (a `Document` with positions,
 held to `LoadLimits`), `render` and `variables_from` (Bacalhau's templating), the quantity
 parsers Bacalhau's resource fields use, and `cid_of` (the content address of any JSON value).
+`SERVER_OWNED` names the job fields a server sets (ID, State, Version...): accepted on input,
+never part of a canonical job, and never sent by a client that submits one.
 """
 
 from klippfisk.spec.address import cid_of
@@ -19,6 +21,7 @@ from klippfisk.spec.document import Document
 from klippfisk.spec.errors import LoadError, Problem, SpecError, TemplateError
 from klippfisk.spec.limits import DEFAULT_LIMITS, LoadLimits
 from klippfisk.spec.load import load_document
+from klippfisk.spec.models import SERVER_OWNED
 from klippfisk.spec.quantities import (
     format_bytes,
     format_cpu,
@@ -33,6 +36,7 @@ from klippfisk.spec.template import render, variables_from
 __all__ = [
     "DEFAULT_LIMITS",
     "PROFILES",
+    "SERVER_OWNED",
     "CompiledSpec",
     "Document",
     "LoadError",

@@ -4,7 +4,8 @@ writes them.
 The models are the one source of truth: the input schemas are pydantic's validation-mode
 schemas, and the canonical job schema is the serialization-mode schema tightened to what the
 compiler guarantees (every field present, nothing null). The files in `schemas/` are checked
-in for tools that want them without Python; a test fails when they are stale.
+in for tools that want them without Python and ship in the wheel as `klippfisk.schemas`;
+`klippfisk spec schema` serves those files (`shipped`), and a test fails when they are stale.
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ from pydantic import BaseModel
 
 from klippfisk.spec.models import CodeRun, DockerRun, IpvmTask, Job, LegacyJob, WasmRun
 
-__all__ = ["SCHEMA_DIR", "render", "schemas", "write"]
+__all__ = ["SCHEMA_DIR", "render", "schemas", "shipped", "write"]
 
+# The folder of `klippfisk.schemas`, beside this package's folder in both layouts: the clone
+# (spec/ and schemas/ at the top, installed editable) and the wheel (klippfisk/spec/ and
+# klippfisk/schemas/ in site-packages).
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 BASE_ID = "https://klippfisk.dev/schemas/"
@@ -56,6 +60,11 @@ def schemas() -> dict[str, dict[str, Any]]:
             "Minimal forms: docker run, wasm run, code runner",
         ),
     }
+
+
+def shipped() -> dict[str, Path]:
+    """File name -> path, for every schema file shipped with the package."""
+    return {path.name: path for path in sorted(SCHEMA_DIR.glob("*.schema.json"))}
 
 
 def _document(schema: dict[str, Any], name: str, title: str) -> dict[str, Any]:

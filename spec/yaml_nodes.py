@@ -35,6 +35,14 @@ _CACHED_SCALAR = 128  # characters: keys and short values repeat, long text does
 # process); a document that could nest deeper than this is first checked with the flat
 # event parser.
 _C_NESTING_GUARD = 2000
+# The libyaml that PyYAML 6.0.4's wheels bundle refuses more than 1000 levels itself, and may
+# do so before the event check sees level 65: in flow context its scanner reads up to 1024
+# characters ahead, so `[[[[...` crosses its limit first. Nesting past libyaml's limit is
+# nesting past ours (when ours is lower), so that refusal is reported as ours, located where
+# libyaml stopped; any other libyaml, or a higher limit of ours, leaves it a located syntax
+# problem in libyaml's words.
+_LIBYAML_MAX_NESTING = 1000
+_LIBYAML_TOO_DEEP = "exceeded maximum nesting depth"
 _INDENT = re.compile("[ ?:-]*")  # what counts as indentation for `_might_nest_deeper_than`
 _TAG = "tag:yaml.org,2002:"
 _STR = _TAG + "str"  # most scalars: their value is the text as written
@@ -71,6 +79,9 @@ def load_yaml(text: str, source: str, limits: LoadLimits) -> Document:
             _check_depth_by_events(text, source, limits)
         node = loader.get_single_node()
     except yaml.YAMLError as exc:
+        stopped_at = _libyaml_depth_refusal(exc, limits)
+        if stopped_at is not None:
+            raise limit_error("too-deep", "", limits, source, stopped_at) from None
         raise LoadError([_yaml_problem(exc, text)], source) from None
     except RecursionError:  # only the pure-Python composer (no libyaml) recurses in Python
         raise limit_error("too-deep", "", limits, source) from None
@@ -105,6 +116,18 @@ def _might_nest_deeper_than(text: str, levels: int) -> bool:
     # `in` runs at memchr speed and count() does not: many long texts have no brackets
     brackets = sum(text.count(bracket) for bracket in "[{" if bracket in text)
     return brackets + 2 * (widest + 1) + 2 > levels
+
+
+def _libyaml_depth_refusal(exc: yaml.YAMLError, limits: LoadLimits) -> tuple[int, int] | None:
+    """Where libyaml stopped the text for nesting past its own limit (so past ours), if so."""
+    mark = getattr(exc, "problem_mark", None)
+    if (
+        mark is None
+        or limits.max_depth >= _LIBYAML_MAX_NESTING
+        or getattr(exc, "problem", None) != _LIBYAML_TOO_DEEP
+    ):
+        return None
+    return where(mark)
 
 
 def _check_depth_by_events(text: str, source: str, limits: LoadLimits) -> None:

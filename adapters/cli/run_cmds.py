@@ -1,12 +1,13 @@
 """`klippfisk job run|logs|get`: run a job file here and now, read its output, fetch results.
 
-`job run` compiles the file, records it in the ledger and, unless `--wait=false`, runs it in
-this process while printing its history as it happens, then prints what the task wrote and
-the commands to look further. The runner hands each task to the executor `--executor` (or
-KLIPPFISK_EXECUTOR__DEFAULT) picks: the embedded one, or a Bacalhau cluster (BACALHAU_API_*).
-Unlike Bacalhau (which exits 0 either way) the exit code says how the job went: 0 completed
-with exit code 0, 1 failed, stopped, timed out or non-zero exit, 2 usage or I/O, 130
-interrupted (the job is stopped first).
+`job run` compiles the file (or `--example NAME`, a job shipped in `klippfisk.examples`, so
+that the README's examples run after any install), records it in the ledger and, unless
+`--wait=false`, runs it in this process while printing its history as it happens, then prints
+what the task wrote and the commands to look further. The runner hands each task to the
+executor `--executor` (or KLIPPFISK_EXECUTOR__DEFAULT) picks: the embedded one, or a Bacalhau
+cluster (BACALHAU_API_*). Unlike Bacalhau (which exits 0 either way) the exit code says how
+the job went: 0 completed with exit code 0, 1 failed, stopped, timed out or non-zero exit,
+2 usage or I/O, 130 interrupted (the job is stopped first).
 """
 
 from __future__ import annotations
@@ -14,14 +15,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import getpass
+import importlib.resources
 import shutil
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
-from urllib.parse import urlsplit
-from urllib.request import url2pathname
 
 from klippfisk.adapters.cli import EXIT_BAD, EXIT_OK, EXIT_USAGE
 from klippfisk.adapters.cli.job_cmds import guarded, job_group, positive
@@ -49,7 +49,14 @@ def register(subparsers: Any) -> None:
 def add_commands(commands: Any) -> None:
     """Add `run`, `logs` and `get` to an existing `job` sub-parser."""
     run = commands.add_parser("run", help="compile, submit and run a job file; print its output")
-    run.add_argument("file", metavar="FILE", help="path, URL, or - for stdin")
+    job = run.add_mutually_exclusive_group(required=True)
+    job.add_argument("file", nargs="?", metavar="FILE", help="path, URL, or - for stdin")
+    late_choices(
+        job.add_argument(
+            "--example", metavar="NAME", help="run an example shipped with klippfisk: %(choices)s"
+        ),
+        _example_names,
+    )
     compile_options(run, formats=("text", "json", "yaml"), default="text")
     run.add_argument(
         "--wait",
@@ -101,6 +108,20 @@ def _executor_choices() -> tuple[str, ...]:
     return EXECUTOR_CHOICES
 
 
+def _example_names() -> list[str]:
+    """The example jobs shipped in `klippfisk.examples`, by name (the file name without .yaml)."""
+    files = importlib.resources.files("klippfisk.examples").iterdir()
+    return sorted(file.name.removesuffix(".yaml") for file in files if file.name.endswith(".yaml"))
+
+
+def _job_ref(args: argparse.Namespace) -> str:
+    """The FILE to compile: the one given, or the shipped example's path (an installed
+    package is a folder on disk, so the file is read as any other)."""
+    if args.example is None:
+        return str(args.file)
+    return str(importlib.resources.files("klippfisk.examples") / f"{args.example}.yaml")
+
+
 def _boolean(value: str) -> bool:
     lowered = value.lower()
     if lowered in ("true", "1", "yes"):
@@ -114,8 +135,9 @@ def _boolean(value: str) -> bool:
 
 
 def _run(args: argparse.Namespace) -> int:
+    ref = _job_ref(args)
     try:
-        compiled = load_compiled(args.file, args)
+        compiled = load_compiled(ref, args)
     except UsageError as exc:
         return _fail(str(exc), EXIT_USAGE)
     except SpecError as exc:
@@ -123,15 +145,17 @@ def _run(args: argparse.Namespace) -> int:
     if args.dry_run:
         emit(compiled.job, "json" if args.output == "json" else "yaml")
         return EXIT_OK
-    return guarded(args, lambda ledger: _submit_and_run(ledger, compiled, args))
+    return guarded(args, lambda ledger: _submit_and_run(ledger, compiled, ref, args))
 
 
-def _submit_and_run(ledger: Ledger, compiled: CompiledSpec, args: argparse.Namespace) -> int:
+def _submit_and_run(
+    ledger: Ledger, compiled: CompiledSpec, ref: str, args: argparse.Namespace
+) -> int:
     from klippfisk.engine import NoChanges, Source
     from klippfisk.engine.executors.registry import default_registry
     from klippfisk.engine.runner import Runner
 
-    source = Source(adapter="cli", actor=getpass.getuser(), ref=args.file)
+    source = Source(adapter="cli", actor=getpass.getuser(), ref=ref)
     try:
         submitted = ledger.submit(compiled, source=source, force=args.force, executor=args.executor)
     except NoChanges as exc:
@@ -157,7 +181,7 @@ def _submit_and_run(ledger: Ledger, compiled: CompiledSpec, args: argparse.Names
         view = _run_and_watch(runner, job_id, args, quiet)
     finally:
         executors.close()
-    return _report(view, args)
+    return _report(view, args, settings)
 
 
 def _run_and_watch(runner: Runner, job_id: str, args: argparse.Namespace, quiet: bool) -> JobView:
@@ -207,7 +231,7 @@ def _stop(ledger: Ledger, job_id: str, reason: str) -> None:
         ledger.stop(job_id, reason=reason, actor=getpass.getuser())
 
 
-def _report(view: JobView, args: argparse.Namespace) -> int:
+def _report(view: JobView, args: argparse.Namespace, settings: AppSettings) -> int:
     from klippfisk.engine import JobState
 
     execution = _latest(view)
@@ -221,7 +245,7 @@ def _report(view: JobView, args: argparse.Namespace) -> int:
         )
     elif not args.id_only:
         if not args.follow and execution is not None:
-            _print_output(execution)
+            _print_output(settings, execution)
         _hints(view, execution)
     failed = view.state is not JobState.COMPLETED or (execution and execution.exit_code)
     return EXIT_BAD if failed else EXIT_OK
@@ -281,21 +305,22 @@ def _latest(view: JobView) -> ExecutionView | None:
     return view.executions[-1] if view.executions else None
 
 
-def _results_path(execution: ExecutionView) -> Path | None:
-    """The local directory holding an execution's full results, when it is on this machine."""
-    url = (execution.published_result or {}).get("Params", {}).get("URL", "")
-    parts = urlsplit(str(url))
-    if parts.scheme != "file":
-        return None
-    path = Path(url2pathname(parts.path))
+def _results_path(settings: AppSettings, execution: ExecutionView) -> Path | None:
+    """The directory holding an execution's full results, when it ran on this machine: the
+    runner writes them into the results folder the settings name, whatever URL it published
+    (as the HTTP logs read them). An execution that ran on a Bacalhau cluster has none here,
+    nor has one completed from the result cache (`--cache`): only its ledger record."""
+    from klippfisk.engine.results import execution_results_dir
+
+    path = execution_results_dir(settings, execution.job_id, execution.id)
     return path if path.is_dir() else None
 
 
-def _print_output(execution: ExecutionView) -> None:
+def _print_output(settings: AppSettings, execution: ExecutionView) -> None:
     """Full stdout/stderr from the results dir; the ledger's 2 KiB head when there is none."""
     from klippfisk.engine.results import OutputFollower
 
-    path = _results_path(execution)
+    path = _results_path(settings, execution)
     for name, head, out in (
         ("stdout", execution.stdout, sys.stdout),
         ("stderr", execution.stderr, sys.stderr),
@@ -346,7 +371,7 @@ class _LiveOutput:
             _terminal(path.name).write(follower.flush())
         execution = _latest(view)
         if not self.followers and execution is not None:
-            _print_output(execution)
+            _print_output(self.settings, execution)
 
 
 def _terminal(name: str) -> TextIO:
@@ -368,17 +393,19 @@ def _logs(args: argparse.Namespace) -> int:
         execution = _latest(view)
         if execution is None:
             return _fail(f"Job {view.short_id} has not run yet; it is {view.state}.", EXIT_BAD)
-        _print_output(execution)
+        _print_output(args.settings.get(), execution)
         return EXIT_OK
 
     return guarded(args, action)
 
 
 def _get(args: argparse.Namespace) -> int:
-    return guarded(args, lambda ledger: _download(ledger.get(args.ref), args.output_dir))
+    return guarded(
+        args, lambda ledger: _download(args.settings.get(), ledger.get(args.ref), args.output_dir)
+    )
 
 
-def _download(view: JobView, output_dir: Path | None) -> int:
+def _download(settings: AppSettings, view: JobView, output_dir: Path | None) -> int:
     done = [e for e in view.executions if e.published_result]
     if not done:
         return _fail(
@@ -386,7 +413,7 @@ def _download(view: JobView, output_dir: Path | None) -> int:
             "complete, or check `klippfisk job describe`.",
             EXIT_BAD,
         )
-    source = _results_path(done[-1])
+    source = _results_path(settings, done[-1])
     if source is None:
         where = (done[-1].published_result or {}).get("Params", {}).get("URL", "?")
         return _fail(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+from operator import attrgetter
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -40,13 +41,7 @@ from klippfisk.adapters.http.submission import (
     json_object,
     submit,
 )
-from klippfisk.adapters.http.views import (
-    HistoryQuery,
-    execution_body,
-    history_body,
-    job_body,
-    warning_lines,
-)
+from klippfisk.adapters.http.views import HistoryQuery, history_body, warning_lines
 from klippfisk.engine import JobNotFound, JobView, Ledger
 from klippfisk.engine.wire import (
     GetJobResponse,
@@ -189,7 +184,7 @@ def list_jobs(
     order_by: Annotated[str, Query(pattern="^(|created_at|modified_at)$")] = "",
     reverse: bool = False,
     labels: Annotated[list[str] | None, Query(max_length=20)] = None,
-) -> dict[str, Any]:
+) -> ListJobsResponse:
     offset = None
     if next_token:  # Bacalhau's rule: the token carries the paging choices of page one
         token = _paging_token(next_token)
@@ -204,7 +199,7 @@ def list_jobs(
     )
     scan_limit = request.app.state.settings.server.list_scan_limit
     jobs, token_out = list_page(ledger, query, scan_limit)
-    return list_body([job_body(v) for v in jobs], token_out)
+    return ListJobsResponse(Items=[v.to_wire() for v in jobs], NextToken=token_out)
 
 
 @router.get(
@@ -221,16 +216,17 @@ def get_job(
     include: Annotated[str, Query(max_length=64)] = "",
     job_version: Annotated[int, Query(ge=0)] = 0,
     limit: Limit = 0,
-) -> dict[str, Any]:
+) -> GetJobResponse:
     view = visible_job(ledger, job_ref, principal, namespace)
-    response: dict[str, Any] = {"Job": job_body(view)}
+    response = GetJobResponse(Job=view.to_wire())
     for part in {p.strip() for p in include.split(",") if p.strip()}:
         if part == "history":
             query = HistoryQuery(job_version=job_version, limit=limit or _MAX_PAGE)
-            response["History"] = history_body(ledger.history(view.id), view, query)
+            page = history_body(ledger.history(view.id), view, query)
+            response.History = ListHistoryResponse.model_validate(page)
         elif part == "executions":
-            items = [execution_body(e, view.namespace) for e in view.executions]
-            response["Executions"] = list_body(items)
+            items = [e.to_wire(view.namespace) for e in view.executions]
+            response.Executions = ListExecutionsResponse(Items=items, NextToken="")
         else:
             raise ApiProblem(400, f"Cannot include {part!r}.", "Use include=history,executions.")
     return response
@@ -296,14 +292,14 @@ def job_executions(
     all_job_versions: bool = False,
     order_by: Annotated[str, Query(pattern="^(|created_at|modified_at)$")] = "",
     reverse: bool = False,
-) -> dict[str, Any]:
+) -> ListExecutionsResponse:
     view = visible_job(ledger, job_ref, principal, namespace)
     wanted = job_version or view.version
     chosen = [e for e in view.executions if all_job_versions or e.job_version == wanted]
-    items = [execution_body(e, view.namespace) for e in chosen]
-    key = "ModifyTime" if order_by == "modified_at" else "CreateTime"
-    items.sort(key=lambda e: e[key], reverse=reverse)
-    return list_body(items[: limit or None])
+    items = [e.to_wire(view.namespace) for e in chosen]
+    key = attrgetter("ModifyTime" if order_by == "modified_at" else "CreateTime")
+    items.sort(key=key, reverse=reverse)
+    return ListExecutionsResponse(Items=items[: limit or None], NextToken="")
 
 
 @router.get(
@@ -320,10 +316,10 @@ def job_results(
 @router.get("/jobs/{job_ref}/versions", response_model=ListJobsResponse, summary="A job's versions")
 def job_versions(
     job_ref: str, ledger: LedgerDep, principal: PrincipalDep, namespace: NamespaceQuery = ""
-) -> dict[str, Any]:
+) -> ListJobsResponse:
     """Every version of the job, oldest first, each as it stood when the next replaced it."""
     view = visible_job(ledger, job_ref, principal, namespace)
-    return list_body([job_body(v) for v in ledger.versions(view.id)])
+    return ListJobsResponse(Items=[v.to_wire() for v in ledger.versions(view.id)], NextToken="")
 
 
 @router.delete(

@@ -22,7 +22,7 @@ from klippfisk.adapters.http.namespaces import write_namespace
 from klippfisk.adapters.http.problems import ApiProblem
 from klippfisk.adapters.http.views import warning_lines
 from klippfisk.engine import Ledger, Source
-from klippfisk.spec import CompiledSpec, compile_job
+from klippfisk.spec import SERVER_OWNED, CompiledSpec, cid_of, compile_job
 
 __all__ = [
     "BODY_HINT",
@@ -37,7 +37,7 @@ __all__ = [
 BODY_HINT = 'Send a JSON object such as {"Job": {"Type": "batch", "Tasks": [...]}}.'
 IDEMPOTENCY_TOKEN_MAX_LENGTH = 256  # the longest `idempotency_token` query parameter accepted
 _INLINE_COMPILE_BYTES = 16 * 1024  # typical jobs are 0.5-2 KiB and compile in under 1 ms
-_SERVER_OWNED = ("id", "state", "version", "revision", "createtime", "modifytime")
+_SERVER_OWNED = frozenset(name.lower() for name in SERVER_OWNED)  # keys match in any case
 
 
 def json_object(raw: bytes, what: str) -> dict[str, Any]:
@@ -70,14 +70,12 @@ def compile_for(principal: Principal, job: dict[str, Any], source: str) -> Compi
     """Compile `job` into the namespace it names, and check the caller may submit there.
 
     Minimal, legacy and code-runner forms have no place for a namespace, so their
-    translators drop the one `job_mapping` set; the canonical job is compiled again with it
-    (compiling a canonical job is idempotent), keeping the first pass's report, so the job
-    lands where it was sent and its CID covers the namespace."""
+    translators drop the one `job_mapping` set; the compiled job is then placed in it
+    (`_placed`), so the job lands where it was sent and its CID covers the namespace."""
     compiled = compile_job(job, source=source)
     wanted = next((str(v) for k, v in job.items() if str(k).lower() == "namespace"), "")
     if wanted and compiled.job.get("Namespace") != wanted:
-        placed = compile_job({**compiled.job, "Namespace": wanted}, source=source)
-        compiled = dataclasses.replace(placed, report=compiled.report)  # the form's report
+        compiled = _placed(compiled, wanted, source)
     namespace = str(compiled.job.get("Namespace") or "default")
     if not principal.may_use(namespace):
         raise ApiProblem(
@@ -86,6 +84,17 @@ def compile_for(principal: Principal, job: dict[str, Any], source: str) -> Compi
             f"Set Namespace to {principal.namespace!r}, or use a key for {namespace!r}.",
         )
     return compiled
+
+
+def _placed(compiled: CompiledSpec, namespace: str, source: str) -> CompiledSpec:
+    """`compiled` moved into `namespace` without compiling it again: the namespace is a plain
+    text field of the canonical job and in no task's address, so only the job's address
+    changes; the report stays the form's own. A blank namespace is the compiler's to refuse,
+    as it refuses one written in a current job."""
+    job = {**compiled.job, "Namespace": namespace}
+    if not namespace.strip():
+        compile_job(job, source=source)  # raises SpecError: the job must be in a namespace
+    return dataclasses.replace(compiled, job=job, job_cid=cid_of(job))
 
 
 def evaluation_id() -> str:

@@ -1,9 +1,9 @@
-"""Ledger views turned into Bacalhau v1 bodies, and the paging rules around them.
+"""The paging rules around Bacalhau v1 bodies, and the compiler's warnings in its terms.
 
-The ledger's `to_dict` gives the core of Bacalhau's Job and Execution shapes; this module
-fills in what the Go client expects to find (empty maps rather than nulls, DesiredState,
-Namespace) and pages history the way Bacalhau's job store does: a NextToken keeps coming
-until the job is terminal, even on an empty page, because `bacalhau job run` polls on it.
+Jobs and executions go out as the wire's models, which the ledger's views build themselves
+(`JobView.to_wire`, `ExecutionView.to_wire`). History is paged here the way Bacalhau's job
+store does: a NextToken keeps coming until the job is terminal, even on an empty page,
+because `bacalhau job run` polls on it.
 """
 
 from __future__ import annotations
@@ -11,44 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from klippfisk.engine import ExecutionState, ExecutionView, JobView
+from klippfisk.engine import JobView
 from klippfisk.engine.wire import PagingToken, list_body, parse_rfc3339
 
-__all__ = ["HistoryQuery", "execution_body", "history_body", "job_body", "warning_lines"]
-
-# DesiredState numbers (Bacalhau's ExecutionDesiredStateType): Pending 0, Running 1, Stopped 2.
-_DESIRED_RUNNING, _DESIRED_STOPPED = 1, 2
-_ACTIVE = frozenset({ExecutionState.NEW, ExecutionState.RUNNING})
-
-
-def job_body(view: JobView) -> dict[str, Any]:
-    """A Job as Bacalhau's server writes it (maps and lists never null)."""
-    body = view.to_dict()
-    for key, empty in (("Meta", {}), ("Labels", {}), ("Constraints", []), ("Tasks", [])):
-        if body.get(key) is None:
-            body[key] = type(empty)()
-    body.setdefault("Type", "batch")
-    body.setdefault("Priority", 0)
-    body.setdefault("Count", 1)
-    return body
-
-
-def execution_body(view: ExecutionView, namespace: str) -> dict[str, Any]:
-    """An Execution: compute state an integer, plus the fields the ledger does not track."""
-    body = view.to_dict()
-    desired = _DESIRED_RUNNING if view.state in _ACTIVE else _DESIRED_STOPPED
-    body.update(
-        Namespace=namespace,
-        EvalID="",
-        Name=view.id,
-        AllocatedResources={"Tasks": {}},
-        DesiredState={"StateType": desired},
-        PreviousExecution="",
-        NextExecution="",
-        FollowupEvalID="",
-        Revision=0,
-    )
-    return body
+__all__ = ["HistoryQuery", "history_body", "warning_lines"]
 
 
 def warning_lines(report: dict[str, Any] | list[dict[str, Any]]) -> list[str]:

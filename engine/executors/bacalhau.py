@@ -3,10 +3,12 @@
 It submits one Bacalhau job per execution, follows the job's history (the server keeps
 returning a NextToken until the job is terminal; older servers return none, so the job is
 polled as well), reports the start to the runner, and turns the cluster's final execution
-into an `ExecutionOutcome`. Every request is retried with exponential backoff on 5xx, 429 and
+into an `ExecutionOutcome` (its RunOutput read with the wire's models, the very ones our own
+server writes with). Every request is retried with exponential backoff on 5xx, 429 and
 dropped connections. A retried submission must not create a second job, and Bacalhau ignores
 idempotency tokens, so each job carries a `klippfisk-execution` label and a retry first asks
-the cluster whether a job with that label already exists.
+the cluster whether a job with that label already exists. Server-owned fields are the spec's
+`SERVER_OWNED`, left out of what is submitted.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from klippfisk.engine.clock import SYSTEM_CLOCK, Clock
 from klippfisk.engine.executors.base import (
     ExecutionHooks,
     ExecutionOutcome,
@@ -27,9 +30,9 @@ from klippfisk.engine.executors.base import (
     ExecutorError,
 )
 from klippfisk.engine.settings import BacalhauSettings
+from klippfisk.engine.states import TERMINAL_STATES
 from klippfisk.engine.wire import (
     JOBS_PATH,
-    TERMINAL_JOB_STATES,
     APIError,
     BuildVersion,
     GetJobResponse,
@@ -42,6 +45,7 @@ from klippfisk.engine.wire import (
     execution_state_name,
     uses_pre_v15_execution_states,
 )
+from klippfisk.spec import SERVER_OWNED
 
 __all__ = ["EXECUTION_LABEL", "BacalhauClient", "BacalhauExecutor"]
 
@@ -49,7 +53,6 @@ log = logging.getLogger(__name__)
 
 EXECUTION_LABEL = "klippfisk-execution"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-SERVER_OWNED = ("ID", "State", "Version", "Revision", "CreateTime", "ModifyTime")
 STARTED_STATES = frozenset({"BidAccepted", "Running", "Publishing", "Completed"})
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -202,9 +205,14 @@ class BacalhauExecutor:
     name = "bacalhau"
 
     def __init__(
-        self, settings: BacalhauSettings, *, transport: httpx.BaseTransport | None = None
+        self,
+        settings: BacalhauSettings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.settings = settings
+        self.clock = clock  # our deadline for a remote job, and the pause between polls
         self.client = BacalhauClient(settings, transport=transport)
         self._pre_v15: bool | None = None
 
@@ -258,7 +266,7 @@ class BacalhauExecutor:
         timeouts = request.task.get("Timeouts") or {}
         total = timeouts.get("TotalTimeout") or 0
         limit = float(total) + self.settings.poll_seconds * 5 if total else 0.0
-        return time.monotonic() + (limit or self.settings.max_wait_seconds)
+        return self.clock.monotonic() + (limit or self.settings.max_wait_seconds)
 
 
 class _Follow:
@@ -273,7 +281,7 @@ class _Follow:
         cancel: threading.Event,
         deadline: float,
     ) -> None:
-        self.client = executor.client
+        self.client, self.clock = executor.client, executor.clock
         self.poll = executor.settings.poll_seconds
         self.job_id, self.pre_v15, self.hooks = job_id, pre_v15, hooks
         self.cancel, self.deadline = cancel, deadline
@@ -289,12 +297,12 @@ class _Follow:
             next_token = page.NextToken
             if not next_token:
                 job = self.client.get_job(self.job_id)
-                if job.State.StateType in TERMINAL_JOB_STATES:
+                if job.State.StateType in TERMINAL_STATES:
                     return self._outcome(job)
-            if self.cancel.wait(self.poll):
+            if self.clock.wait(self.cancel, self.poll):
                 self.client.stop(self.job_id, "cancelled by klippfisk")
                 return self._cut_short(cancelled=True, why="it was cancelled")
-            if time.monotonic() > self.deadline:
+            if self.clock.monotonic() > self.deadline:
                 self.client.stop(self.job_id, "klippfisk deadline passed")
                 return self._cut_short(timed_out=True, why="it ran past its deadline")
 
@@ -337,15 +345,8 @@ class _Follow:
         )
 
     def _completed(self, execution: WireExecution) -> ExecutionOutcome:
-        output = execution.RunOutput
-        published = execution.PublishedResult
         return ExecutionOutcome(
-            exit_code=output.ExitCode if output else 0,
-            stdout=output.Stdout if output else "",
-            stderr=output.Stderr if output else "",
-            stdout_truncated=output.StdoutTruncated if output else False,
-            stderr_truncated=output.StderrTruncated if output else False,
-            published_result=published if published and published.get("Type") else None,
+            output=execution.run_output(),
             notes=[*self.notes, f"execution {execution.ID} on node {execution.NodeID}"],
         )
 

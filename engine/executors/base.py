@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from klippfisk.engine.run_output import RunOutput
+
 __all__ = [
     "ExecutionHooks",
     "ExecutionOutcome",
@@ -46,20 +48,15 @@ class ExecutionRequest:
 class ExecutionOutcome:
     """How an execution ended.
 
-    exit_code set and error None: completed (any exit code, as in Bacalhau). error set: failed.
+    output set and error None: completed (any exit code, as in Bacalhau). error set: failed.
     timed_out / cancelled say why it was cut short. notes carry facts worth recording in the
     ledger, e.g. "ran on host, image not used".
     """
 
-    exit_code: int | None = None
-    stdout: str = ""
-    stderr: str = ""
-    stdout_truncated: bool = False
-    stderr_truncated: bool = False
+    output: RunOutput | None = None
     error: str | None = None
     timed_out: bool = False
     cancelled: bool = False
-    published_result: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import get_args
 
+from klippfisk.engine.clock import SYSTEM_CLOCK, Clock
 from klippfisk.engine.executors.base import Executor, ExecutorError
 from klippfisk.engine.settings import ExecutorSettings, Settings
 
@@ -56,9 +57,12 @@ class ExecutorRegistry:
             executor.close()
 
 
-def default_registry(settings: Settings, executor: str | None = None) -> ExecutorRegistry:
+def default_registry(
+    settings: Settings, executor: str | None = None, clock: Clock = SYSTEM_CLOCK
+) -> ExecutorRegistry:
     """The executor `executor` names (default: `settings.executor.default`) first; with
-    `bacalhau`, the embedded executor after it for the engines the cluster is not sent."""
+    `bacalhau`, the embedded executor after it for the engines the cluster is not sent.
+    Both keep their deadlines on `clock`."""
     from klippfisk.engine.executors.local import LocalExecutor
 
     choice = executor or settings.executor.default
@@ -66,9 +70,9 @@ def default_registry(settings: Settings, executor: str | None = None) -> Executo
         raise ExecutorError(
             f"unknown executor {choice!r}; use one of: {', '.join(EXECUTOR_CHOICES)}"
         )
-    registry = ExecutorRegistry([LocalExecutor(settings)])
+    registry = ExecutorRegistry([LocalExecutor(settings, clock)])
     if choice == "bacalhau":
         from klippfisk.engine.executors.bacalhau import BacalhauExecutor
 
-        registry.register(BacalhauExecutor(settings.bacalhau), first=True)
+        registry.register(BacalhauExecutor(settings.bacalhau, clock=clock), first=True)
     return registry

@@ -2,7 +2,8 @@
 
 Each test makes a job misbehave (or kills the runner itself) and checks what the user then
 sees in the ledger: the job's end state, the execution's end state and error, and the
-history entries that explain it.
+history entries that explain it. Deadlines are kept on a clock the test moves by hand, so a
+timeout is reached at once rather than waited for.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import wasmtime
 
-from klippfisk.engine import ExecutionState, JobState, Ledger
+from klippfisk.engine import ExecutionState, JobState, JobView, Ledger
 from klippfisk.engine.executors.registry import default_registry
 from klippfisk.engine.runner import Runner, runner_identity
 from klippfisk.engine.settings import Settings
@@ -81,21 +82,57 @@ def timeout_events(ledger: Ledger, job_id: str) -> list[dict]:
     return [event for event in events if event["Topic"] == "Exec Timeout"]
 
 
-def alive(marker: str) -> bool:
+def processes(marker: str) -> int:
+    """How many processes have `marker` in their command line."""
+    found = 0
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
-            if marker.encode() in cmdline.read_bytes():
-                return True
+            found += marker.encode() in cmdline.read_bytes()
         except OSError:
             continue
-    return False
+    return found
 
 
-def test_a_job_over_its_timeout_is_killed_timed_out_and_failed(ledger, runner):
+def alive(marker: str) -> bool:
+    return processes(marker) > 0
+
+
+def eventually(condition: Callable[[], bool], seconds: float = 10) -> bool:
+    """Whether `condition` holds within `seconds`, looked at every 10 ms: for what the
+    kernel does on its own time (processes forking or dying), never to pass a deadline."""
+    until = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > until:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def run_in_background(runner: Runner, job_id: str) -> Callable[..., JobView]:
+    """Start `runner.run_job` on a thread; the returned call waits for the job as it ends."""
+    result: list[JobView] = []
+    worker = threading.Thread(target=lambda: result.append(runner.run_job(job_id)), daemon=True)
+    worker.start()
+
+    def ended(timeout: float = 30) -> JobView:
+        worker.join(timeout)
+        if worker.is_alive():  # stopped, so that no run outlives the test's ledger
+            runner.ledger.stop(job_id, reason="the test gave up on it", actor="test")
+            worker.join(30)
+            pytest.fail(f"the run did not end within {timeout:g} s")
+        return result[0]
+
+    return ended
+
+
+def test_a_job_over_its_timeout_is_killed_timed_out_and_failed(ledger, on_clock, clock):
     marker = f"marker-{uuid.uuid4()}"
     job_id = docker_job(ledger, f"sleep 60 # {marker}", timeout=1)
+    ended = run_in_background(on_clock(Settings()), job_id)
+    ledger.wait(job_id, states=[JobState.RUNNING], timeout=30)
 
-    view = runner.run_job(job_id)
+    clock.now += 1.5  # past its ExecutionTimeout
+    view = ended()
 
     assert view.state is JobState.FAILED
     assert view.executions[0].state is ExecutionState.CANCELLED
@@ -107,16 +144,12 @@ def test_a_job_over_its_timeout_is_killed_timed_out_and_failed(ledger, runner):
 def test_stop_while_running_cancels_the_execution_and_kills_it(ledger, runner):
     marker = f"marker-{uuid.uuid4()}"
     job_id = docker_job(ledger, f"sleep 60 # {marker}")
-    result = []
-    worker = threading.Thread(target=lambda: result.append(runner.run_job(job_id)))
-    worker.start()
+    ended = run_in_background(runner, job_id)
     ledger.wait(job_id, states=[JobState.RUNNING], timeout=30)
 
     ledger.stop(job_id, reason="changed my mind", actor="alice")
-    worker.join(timeout=30)
+    view = ended()
 
-    assert not worker.is_alive()
-    [view] = result
     assert view.state is JobState.STOPPED
     assert view.executions[0].state is ExecutionState.CANCELLED
     assert not alive(marker)
@@ -141,11 +174,15 @@ def test_hitting_the_memory_limit_ends_the_task_with_an_error_exit(ledger, runne
     assert "MemoryError" in view.executions[0].stderr
 
 
-def test_a_fork_bomb_is_contained_until_the_deadline(ledger, runner):
+def test_a_fork_bomb_is_contained_until_the_deadline(ledger, on_clock, clock):
     marker = f"marker-{uuid.uuid4()}"
     job_id = docker_job(ledger, f"b() {{ b | b & }}; b; sleep 60 # {marker}", timeout=2)
+    ended = run_in_background(on_clock(Settings()), job_id)
+    ledger.wait(job_id, states=[JobState.RUNNING], timeout=30)
+    assert eventually(lambda: processes(marker) >= 16), "the fork bomb never got going"
 
-    view = runner.run_job(job_id)
+    clock.now += 2.5  # past its ExecutionTimeout
+    view = ended()
 
     assert view.state is JobState.FAILED
     assert len(timeout_events(ledger, job_id)) == 1
@@ -180,10 +217,7 @@ def test_a_killed_runners_successor_fails_its_run_and_resumes_the_job_it_never_s
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait()
-    deadline = time.monotonic() + 5
-    while alive(marker) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not alive(marker), "the task must die with its runner"
+    assert eventually(lambda: not alive(marker), 5), "the task must die with its runner"
     dead = ledger.get(claimed_id).queued_by
 
     settings = Settings()
@@ -239,7 +273,7 @@ def test_a_dead_runners_claim_that_has_an_execution_is_failed_not_resumed(ledger
     assert "not resumed because an execution of it exists already" in view.executions[-1].error
 
 
-def test_total_timeout_covers_the_wait_and_the_run_and_kills_the_task(ledger, runner):
+def test_total_timeout_covers_the_wait_and_the_run_and_kills_the_task(ledger, on_clock, clock):
     marker = f"marker-{uuid.uuid4()}"
     text = SHELL_JOB.format(
         name=f"job-{uuid.uuid4()}",
@@ -250,9 +284,12 @@ def test_total_timeout_covers_the_wait_and_the_run_and_kills_the_task(ledger, ru
         timeout=5,
     ).replace("ExecutionTimeout: 5", "ExecutionTimeout: 5\n      TotalTimeout: 6")
     job_id = ledger.submit(compile_document(text)).job_id
-    time.sleep(3)  # half the total spent waiting: 3 seconds left, less than ExecutionTimeout
+    clock.now += 3  # half the total spent waiting: 3 seconds left, less than ExecutionTimeout
+    ended = run_in_background(on_clock(Settings()), job_id)
+    ledger.wait(job_id, states=[JobState.RUNNING], timeout=30)
 
-    view = runner.run_job(job_id)
+    clock.now += 3.5  # past TotalTimeout, 1.5 s short of the run's own ExecutionTimeout
+    view = ended()
 
     assert view.state is JobState.FAILED
     assert view.executions[0].state is ExecutionState.CANCELLED
@@ -288,15 +325,11 @@ def test_stop_while_inputs_download_cancels_the_execution_at_once(ledger, monkey
         runner = Runner(ledger, default_registry(settings), settings)
         text = URL_JOB.format(url=f"http://{server.entry}/big")
         job_id = ledger.submit(compile_document(text)).job_id
-        result = []
-        worker = threading.Thread(target=lambda: result.append(runner.run_job(job_id)))
-        worker.start()
+        ended = run_in_background(runner, job_id)
         assert server.requested.wait(30)
 
         ledger.stop(job_id, reason="changed my mind", actor="alice")
-        worker.join(timeout=15)  # the download's own limit is 60 s: it must not be waited for
+        view = ended(15)  # the download's own limit is 60 s: it must not be waited for
 
-    assert not worker.is_alive()
-    [view] = result
     assert view.state is JobState.STOPPED
     assert view.executions[0].state is ExecutionState.CANCELLED

@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from klippfisk.adapters.http import submission
+from klippfisk.spec import CompiledSpec, compile_job
 from tests.integration.http_server import ALICE, JOBS, Api, assert_error, docker_job, serve
 
 # A query the fast path passes on: a parameter it does not know (FastAPI ignores it).
@@ -55,6 +57,33 @@ def test_both_ways_in_refuse_alike(api: Api, params: dict[str, str]) -> None:
     assert_error(submit(api, {"Job": docker_job()}, {**params, "namespace": "team-b"}), 403)
     assert_error(api.client(None).put(JOBS, json={"Job": docker_job()}, params=params), 401)
     assert_error(api.client(ALICE).put(JOBS, content=b"{", params=params), 400)
+
+
+@pytest.mark.parametrize("params", [{}, ROUTED], ids=["fast path", "route"])
+@pytest.mark.parametrize(
+    "form",
+    [
+        {"image": "ubuntu", "command": ["echo", "hi"]},
+        {"APIVersion": "V1beta1", "Spec": {"Engine": "Docker", "Docker": {"Image": "ubuntu"}}},
+    ],
+    ids=["minimal", "legacy"],
+)
+def test_a_form_without_a_namespace_is_compiled_once_and_placed_in_the_keys_namespace(
+    api: Api, form: dict[str, Any], params: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compiles: list[dict[str, Any]] = []
+
+    def counted(job: dict[str, Any], **options: Any) -> CompiledSpec:
+        compiles.append(job)
+        return compile_job(job, **options)
+
+    monkeypatch.setattr(submission, "compile_job", counted)
+    response = submit(api, {"Job": form}, params)
+    assert response.status_code == 200, response.text
+    job = api.ledger.get(response.json()["JobID"])
+    assert len(compiles) == 1
+    assert job.namespace == job.job["Namespace"] == "team-a"
+    assert job.job_cid == compile_job({**job.job}).job_cid, "the CID covers the namespace"
 
 
 def test_an_idempotency_key_counts_the_same_from_query_header_or_body(api: Api) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from klippfisk.engine import Ledger
-from klippfisk.engine.projections import PageQuery
+from klippfisk.engine.persistence.projections import PageQuery
 from klippfisk.engine.settings import Settings
 
 CHILD = Path(__file__).with_name("ledger_child.py")

@@ -340,8 +340,8 @@ def test_runs_a_task_on_the_cluster_and_mirrors_its_output(
     request = request_for(tmp_path, "echo", "hello", "cod")
     outcome = executor_for(cluster).run(request, hooks, threading.Event())
     assert outcome.error is None
-    assert outcome.exit_code == 0
-    assert outcome.stdout == "hello cod\n"
+    assert outcome.output.exit_code == 0
+    assert outcome.output.stdout == "hello cod\n"
     assert [node for node, _ in hooks.started_calls] == ["n-fake-1"]
     (remote,) = cluster.jobs.values()
     assert remote["job"]["Labels"] == {"team": "fish", EXECUTION_LABEL: request.execution_id}
@@ -353,14 +353,14 @@ def test_runs_a_task_on_the_cluster_and_mirrors_its_output(
 
 def test_a_non_zero_exit_is_a_completed_execution(cluster: Cluster, tmp_path: Path) -> None:
     outcome = executor_for(cluster).run(request_for(tmp_path, "false"), Hooks(), threading.Event())
-    assert (outcome.exit_code, outcome.error) == (1, None)
+    assert (outcome.output.exit_code, outcome.error) == (1, None)
 
 
 def test_a_failed_execution_reports_the_clusters_reason(cluster: Cluster, tmp_path: Path) -> None:
     outcome = executor_for(cluster).run(
         request_for(tmp_path, "frobnicate"), Hooks(), threading.Event()
     )
-    assert outcome.exit_code is None
+    assert outcome.output is None
     assert outcome.error is not None
     assert "'frobnicate': not found" in outcome.error
 
@@ -371,7 +371,7 @@ def test_a_pre_v15_cluster_reports_completed_as_7(tmp_path: Path) -> None:
         outcome = executor_for(old).run(
             request_for(tmp_path, "echo", "old"), hooks, threading.Event()
         )
-        assert (outcome.exit_code, outcome.stdout) == (0, "old\n")
+        assert (outcome.output.exit_code, outcome.output.stdout) == (0, "old\n")
         assert len(hooks.started_calls) == 1
         (remote,) = old.jobs.values()
         assert remote["executions"][0]["ComputeState"]["StateType"] == 7
@@ -384,7 +384,7 @@ def test_submission_survives_500s_and_a_lost_reply_without_a_duplicate(
     outcome = executor_for(cluster).run(
         request_for(tmp_path, "echo", "once"), Hooks(), threading.Event()
     )
-    assert outcome.stdout == "once\n"
+    assert outcome.output.stdout == "once\n"
     assert len(cluster.jobs) == 1, "the retry after a lost reply must not submit again"
     assert cluster.calls.count("submit") == 3
 
@@ -396,7 +396,7 @@ def test_following_survives_dropped_connections_and_5xx(cluster: Cluster, tmp_pa
     outcome = executor_for(cluster).run(
         request_for(tmp_path, "echo", "ok"), Hooks(), threading.Event()
     )
-    assert (outcome.exit_code, outcome.stdout) == (0, "ok\n")
+    assert (outcome.output.exit_code, outcome.output.stdout) == (0, "ok\n")
 
 
 def test_gives_up_after_its_retries_with_a_clear_error(cluster: Cluster, tmp_path: Path) -> None:
@@ -441,7 +441,7 @@ def test_the_api_key_goes_as_a_bearer_token(tmp_path: Path) -> None:
         ok = executor_for(guarded, BACALHAU_API_KEY="s3cret").run(
             request_for(tmp_path, "echo", "in"), Hooks(), threading.Event()
         )
-        assert ok.stdout == "in\n"
+        assert ok.output.stdout == "in\n"
         refused = executor_for(guarded).run(
             request_for(tmp_path, "echo", "out"), Hooks(), threading.Event()
         )

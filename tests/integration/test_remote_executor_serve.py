@@ -63,8 +63,8 @@ def test_a_task_sent_to_klippfisk_serve_runs_and_reports_back(
     hooks = Hooks()
     request = request_for(tmp_path, "echo", "across the wire")
     outcome = executor.run(request, hooks, threading.Event())
-    assert (outcome.error, outcome.exit_code) == (None, 0)
-    assert outcome.stdout == "across the wire\n"
+    assert (outcome.error, outcome.output.exit_code) == (None, 0)
+    assert outcome.output.stdout == "across the wire\n"
     assert len(hooks.nodes) == 1
     (job,) = ledger.list_jobs(limit=5).items
     assert job.job["Labels"][EXECUTION_LABEL] == request.execution_id
@@ -76,7 +76,7 @@ def test_a_non_zero_exit_comes_back_as_completed(
 ) -> None:
     executor, _ = served
     outcome = executor.run(request_for(tmp_path, "sh", "-c", "exit 4"), Hooks(), threading.Event())
-    assert (outcome.error, outcome.exit_code) == (None, 4)
+    assert (outcome.error, outcome.output.exit_code) == (None, 4)
 
 
 def test_cancelling_stops_the_job_on_the_server(

@@ -1,4 +1,7 @@
-"""The runner against the real ledger (SQLite): jobs go from submitted to an end state."""
+"""The runner against the real ledger (SQLite): jobs go from submitted to an end state.
+
+Tests about deadlines run the runner on a clock they move by hand: a timeout is reached by
+moving the clock past it, never by sleeping."""
 
 from __future__ import annotations
 
@@ -10,12 +13,14 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from klippfisk.engine import ExecutionState, JobState, Ledger
 from klippfisk.engine.executors.registry import default_registry
+from klippfisk.engine.results import execution_results_dir
 from klippfisk.engine.runner import QUEUE_SCAN, Runner, RunnerError, runner_identity
 from klippfisk.engine.settings import Settings
 from klippfisk.spec import compile_document, compile_path
@@ -167,14 +172,35 @@ def test_the_result_cache_is_opt_in_and_reuses_an_identical_task(ledger, setting
     assert uncached.stdout != first.stdout
 
 
-def test_a_job_waiting_longer_than_its_queue_timeout_fails(ledger, settings):
+def test_a_cache_hit_has_its_results_where_every_reader_looks(ledger, settings):
+    """`job get`, `job logs` and the HTTP results find an execution's results under its own
+    ids, so a reusing execution gets the reused files there too."""
+    job = SHELL_JOB.format(
+        name="cached-files", count=1, shell="/bin/sh", script="echo once", memory="64Mi", timeout=60
+    )
+    cached = Runner(ledger, default_registry(settings), settings, use_cache=True)
+    runs = []
+    for _ in range(2):
+        job_id = ledger.submit(compile_document(job), force=True).job_id
+        runs.append(cached.run_job(job_id).executions[-1])
+    first, second = runs
+    assert any("result cache hit" in note for note in second.notes)
+
+    folders = [execution_results_dir(settings, e.job_id, e.id) for e in (first, second)]
+    assert (folders[1] / "stdout").read_text() == (folders[0] / "stdout").read_text() == "once\n"
+    assert sorted(p.name for p in folders[1].iterdir()) == sorted(
+        p.name for p in folders[0].iterdir()
+    )
+
+
+def test_a_job_waiting_longer_than_its_queue_timeout_fails(ledger, settings, clock, on_clock):
     text = (
         "Type: batch\nTasks:\n  - Name: main\n    Engine: {Type: noop}\n"
         "    Timeouts: {QueueTimeout: 1}\n"
     )
     job_id = ledger.submit(compile_document(text)).job_id
-    time.sleep(1.1)
-    runner = Runner(ledger, default_registry(settings), settings)
+    clock.now += 1.5  # waiting since its submission, longer than its QueueTimeout
+    runner = on_clock(settings)
 
     runner.start()
     view = ledger.wait(job_id, timeout=30)
@@ -321,19 +347,19 @@ def dead_owner() -> str:
 
 
 def test_a_resubmitted_version_counts_its_queue_timeout_from_its_own_submission(
-    ledger, runner, settings
+    ledger, runner, settings, clock, on_clock
 ):
     text = noop_job("resubmitted", "{QueueTimeout: 2}")
     first = ledger.submit(compile_document(text))
     assert runner.run_job(first.job_id).state is JobState.COMPLETED
-    time.sleep(2.2)  # longer than QueueTimeout since the first version was submitted
-    worker = Runner(ledger, default_registry(settings), settings)
-    worker.start()
-    try:
-        second = ledger.submit(compile_document(text), force=True)
-        view = ledger.wait(second.job_id, timeout=30)
-    finally:
-        worker.stop()
+    second = ledger.submit(compile_document(text), force=True)
+    resubmitted = ledger.get(second.job_id)
+    first_at, second_at = resubmitted.created_at, resubmitted.modified_at
+    # halfway between the two versions' queue deadlines: the first has passed, the second not
+    moment = first_at + (second_at - first_at) / 2 + timedelta(seconds=2)
+    clock.now += (moment - clock.utc_now()).total_seconds()
+
+    [view] = serve_until_ended(ledger, on_clock(settings), [second.job_id])
 
     assert second.version == 2
     assert view.state is JobState.COMPLETED
@@ -362,7 +388,9 @@ time.sleep(60)
 """
 
 
-def test_a_serving_runner_resumes_what_a_runner_that_dies_later_left_behind(ledger, settings):
+def test_a_serving_runner_resumes_what_a_runner_that_dies_later_left_behind(
+    ledger, settings, clock, on_clock
+):
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD_RUNNER], env=os.environ, stdout=subprocess.PIPE, text=True
     )
@@ -370,9 +398,7 @@ def test_a_serving_runner_resumes_what_a_runner_that_dies_later_left_behind(ledg
         owner = child.stdout.readline().strip() if child.stdout else ""
         job_id = ledger.submit(compile_document(noop_job("left-behind"))).job_id
         ledger.queue(job_id, reason="Queued for a worker", actor=owner)
-        executor = settings.executor.model_copy(update={"recover_seconds": 0.2})
-        quick = settings.model_copy(update={"executor": executor})
-        worker = Runner(ledger, default_registry(quick), quick)
+        worker = on_clock(settings)
         worker.start()
         try:
             probe = ledger.submit(compile_document(noop_job("probe"))).job_id
@@ -381,6 +407,7 @@ def test_a_serving_runner_resumes_what_a_runner_that_dies_later_left_behind(ledg
             assert ledger.get(job_id).queued_by == owner  # its owner lives: left alone
             child.kill()
             child.wait()
+            clock.now += settings.executor.recover_seconds  # time for the next recovery
             view = ledger.wait(job_id, timeout=30)
         finally:
             worker.stop()
@@ -406,12 +433,13 @@ def test_claims_held_at_the_head_of_the_queue_do_not_starve_pending_jobs(ledger,
     assert view.state is JobState.COMPLETED
 
 
-def test_a_job_still_waiting_at_its_total_timeout_fails_with_a_total_timeout(ledger, settings):
+def test_a_job_still_waiting_at_its_total_timeout_fails_with_a_total_timeout(
+    ledger, settings, clock, on_clock
+):
     job_id = ledger.submit(compile_document(noop_job("late", "{TotalTimeout: 1}"))).job_id
-    time.sleep(1.2)
-    worker = Runner(ledger, default_registry(settings), settings)
+    clock.now += 1.5  # waiting since its submission, longer than its TotalTimeout
 
-    [view] = serve_until_ended(ledger, worker, [job_id])
+    [view] = serve_until_ended(ledger, on_clock(settings), [job_id])
 
     assert view.state is JobState.FAILED
     assert view.executions == []

@@ -21,7 +21,6 @@ from typing import Any
 from klippfisk.engine.executors.base import ExecutionHooks, ExecutionOutcome
 from klippfisk.engine.executors.local.docker_api import DockerClient, DockerError
 from klippfisk.engine.executors.local.output_cap import CappedFile, truncation_notes
-from klippfisk.engine.executors.local.watchdog import Watchdog
 from klippfisk.engine.executors.local.workspace import Workspace
 from klippfisk.engine.results import summarise
 from klippfisk.engine.settings import DockerSettings
@@ -136,9 +135,9 @@ class DockerEngine:
             f"{config['HostConfig']['NetworkMode']}) on {client.socket_path}"
         ]
         client.start(container)
-        hooks.started(NODE, notes)
         kill = _quiet_kill(client, container)
-        with Watchdog(workspace.limits.timeout_seconds, cancel, kill) as dog:
+        with workspace.watchdog(cancel, kill) as dog:
+            hooks.started(NODE, notes)  # armed first: whoever sees it Running sees a deadline
             code = client.wait(container)
         results = workspace.results
         cap = workspace.limits.output_bytes

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from klippfisk.engine.clock import SYSTEM_CLOCK, Clock
 from klippfisk.engine.executors.base import (
     ExecutionHooks,
     ExecutionOutcome,
@@ -37,8 +38,9 @@ class LocalExecutor:
 
     name = "local"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Clock = SYSTEM_CLOCK) -> None:
         self.settings = settings
+        self.clock = clock  # executions' deadlines (ExecutionTimeout) are kept on it
         cache = ModuleCache(settings.executor.cache_dir or settings.data_dir / "cache" / "wasm")
         self.wasm = WasmEngine(cache, settings.executor)
         self.docker = DockerEngine(settings.executor.docker)
@@ -63,7 +65,7 @@ class LocalExecutor:
             return ExecutionOutcome(cancelled=True, error="stopped before it started")
         try:
             _admit_network(request.task, self.settings.executor)
-            with Workspace.open(request, self.settings, cancel) as workspace:
+            with Workspace.open(request, self.settings, cancel, self.clock) as workspace:
                 return self._engine(engine_type.lower(), workspace).run(workspace, hooks, cancel)
         except StagingCut as exc:
             return ExecutionOutcome(

@@ -21,7 +21,6 @@ from typing import Any
 from klippfisk.engine.executors.base import ExecutionHooks, ExecutionOutcome, ExecutorError
 from klippfisk.engine.executors.local.output_cap import truncation_note
 from klippfisk.engine.executors.local.sandbox import SETUP_FAILED, Sandbox, pick_task_uid
-from klippfisk.engine.executors.local.watchdog import Watchdog
 from klippfisk.engine.executors.local.workspace import Workspace
 from klippfisk.engine.results import summarise
 
@@ -108,8 +107,8 @@ class HostProcessEngine:
                 cwd=workspace.work_dir,
                 process_group=0,
             )
-            hooks.started(NODE, notes)
-            with Watchdog(workspace.limits.timeout_seconds, cancel, lambda: _kill(proc)) as dog:
+            with workspace.watchdog(cancel, lambda: _kill(proc)) as dog:
+                hooks.started(NODE, notes)  # armed first: whoever sees it Running sees a deadline
                 code = proc.wait()
             _wait_until_gone(proc.pid)
         cut = dog.cut_short(results, notes, killed="the process group was killed")

@@ -66,8 +66,8 @@ def run_wasi(
         closing(CappedFile(results.stderr, cap)) as err,
     ):
         engine, store, entry = _instantiate(program, workspace, cache, fuel, out, err)
-        hooks.started(NODE, notes)
-        with Watchdog(workspace.limits.timeout_seconds, cancel, engine.increment_epoch) as dog:
+        with workspace.watchdog(cancel, engine.increment_epoch) as dog:
+            hooks.started(NODE, notes)  # armed first: whoever sees it Running sees a deadline
             try:
                 entry(store)
             except wasmtime.ExitTrap as exc:

@@ -61,6 +61,7 @@ class WasmEngine:
                 self.settings,
                 workspace.limits,
                 cancel,
+                workspace.clock,
             )
             return staged[0].source
         if not entry:

@@ -4,15 +4,18 @@ Both the wasm engine (a blocking call into wasmtime) and the host-process engine
 someone else to watch the clock and the cancel flag and then pull the plug; the plug
 (`kill`) is supplied by the engine. One watcher thread per process serves every running
 execution: starting and joining a thread per run would cost more than a small job itself.
+Each watchdog reads its deadline from the clock it is given, so a test can move time instead
+of waiting for it; the watcher still looks every tick of real time, for stops and for a clock
+moved by hand.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from types import TracebackType
 
+from klippfisk.engine.clock import Clock
 from klippfisk.engine.executors.base import ExecutionOutcome
 from klippfisk.engine.results import ResultsDir, summarise
 
@@ -23,14 +26,20 @@ TICK_SECONDS = 0.05
 
 
 class Watchdog:
-    """Calls `kill` once, when `timeout_seconds` pass or `cancel` is set; use as a context."""
+    """Calls `kill` once, when `timeout_seconds` pass on `clock` or `cancel` is set; use as a
+    context."""
 
     def __init__(
-        self, timeout_seconds: float, cancel: threading.Event, kill: Callable[[], None]
+        self,
+        timeout_seconds: float,
+        cancel: threading.Event,
+        kill: Callable[[], None],
+        clock: Clock,
     ) -> None:
         self.timeout_seconds = timeout_seconds
         self.cancel = cancel
         self.kill = kill
+        self.clock = clock
         self.timed_out = False
         self.cancelled = False
         self.deadline = 0.0
@@ -38,7 +47,7 @@ class Watchdog:
         self.lock = threading.Lock()
 
     def __enter__(self) -> Watchdog:
-        self.deadline = time.monotonic() + self.timeout_seconds
+        self.deadline = self.clock.monotonic() + self.timeout_seconds
         _watcher().add(self)
         return self
 
@@ -70,7 +79,11 @@ class Watchdog:
             return summarise(results, timed_out=True, error=error, notes=notes)
         return None
 
-    def check(self, now: float) -> bool:
+    def left(self) -> float:
+        """Seconds until the deadline on this watchdog's clock (negative once past)."""
+        return self.deadline - self.clock.monotonic()
+
+    def check(self) -> bool:
         """Fire if due; True when this watchdog needs no more looking after.
 
         Under the lock, so a run that has just ended is never reported as cut short.
@@ -80,7 +93,7 @@ class Watchdog:
                 return True
             if self.cancel.is_set():
                 self.cancelled = True
-            elif now >= self.deadline:
+            elif self.left() <= 0:
                 self.timed_out = True
             else:
                 return False
@@ -112,11 +125,10 @@ class _Watcher:
                 while not self.active:
                     self.changed.wait()
                 dogs = list(self.active)
-                soonest = min(d.deadline for d in dogs)
-                self.changed.wait(max(0.0, min(TICK_SECONDS, soonest - time.monotonic())))
-            now = time.monotonic()
+                soonest = min(d.left() for d in dogs)
+                self.changed.wait(max(0.0, min(TICK_SECONDS, soonest)))
             for dog in dogs:
-                if dog.check(now):
+                if dog.check():
                     self.remove(dog)
 
 

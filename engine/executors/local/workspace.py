@@ -10,11 +10,12 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from klippfisk.engine.clock import Clock
 from klippfisk.engine.executors.base import ExecutionRequest, ExecutorError
 from klippfisk.engine.executors.local.limits import TaskLimits
 from klippfisk.engine.executors.local.watchdog import Watchdog
@@ -28,18 +29,20 @@ __all__ = ["StagingCut", "Workspace", "stage_watched", "string_map", "task_netwo
 
 @dataclass(frozen=True)
 class Workspace:
-    """One execution's results dir, scratch dir, mounts (inputs, then results) and limits."""
+    """One execution's results dir, scratch dir, mounts (inputs, then results) and limits, and
+    the clock its deadline is kept on."""
 
     request: ExecutionRequest
     results: ResultsDir
     work_dir: Path
     mounts: list[Mount]
     limits: TaskLimits
+    clock: Clock
 
     @classmethod
     @contextmanager
     def open(
-        cls, request: ExecutionRequest, settings: Settings, cancel: threading.Event
+        cls, request: ExecutionRequest, settings: Settings, cancel: threading.Event, clock: Clock
     ) -> Iterator[Workspace]:
         """Prepare results and inputs; always remove the scratch dir afterwards.
 
@@ -52,11 +55,15 @@ class Workspace:
         work_dir = Path(tempfile.mkdtemp(prefix=f"{request.execution_id}-", dir=scratch_root))
         try:
             limits = TaskLimits.of(request.task, settings.executor)
-            inputs = stage_watched(request.task, work_dir, settings.executor, limits, cancel)
+            inputs = stage_watched(request.task, work_dir, settings.executor, limits, cancel, clock)
             mounts = inputs + result_mounts(request.task, result_dirs)
-            yield cls(request, results, work_dir, mounts, limits)
+            yield cls(request, results, work_dir, mounts, limits, clock)
         finally:
             shutil.rmtree(work_dir, ignore_errors=True)
+
+    def watchdog(self, cancel: threading.Event, kill: Callable[[], None]) -> Watchdog:
+        """A watchdog that calls `kill` at this execution's deadline or on a stop."""
+        return Watchdog(self.limits.timeout_seconds, cancel, kill, self.clock)
 
     @property
     def engine_params(self) -> dict:
@@ -97,11 +104,12 @@ def stage_watched(
     settings: ExecutorSettings,
     limits: TaskLimits,
     cancel: threading.Event,
+    clock: Clock,
 ) -> list[Mount]:
     """`stage_inputs` under a watchdog that cuts any download short at the deadline or stop."""
     cutter = Cutter()
     try:
-        with Watchdog(limits.timeout_seconds, cancel, cutter.cut) as dog:
+        with Watchdog(limits.timeout_seconds, cancel, cutter.cut, clock) as dog:
             mounts = stage_inputs(task, work_dir, settings, cutter)
     except InputError:
         if not dog.fired:

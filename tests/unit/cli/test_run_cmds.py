@@ -69,6 +69,26 @@ def test_the_wasm_example_runs_its_committed_module(capsys):
     assert out == "hello from wasm\narg 1: from\narg 2: klippfisk\nGREETING=hej\n"
 
 
+@pytest.mark.parametrize(
+    ("name", "stdout"),
+    [("hello", "hello from klippfisk\n"), ("hello-wasm", "hello from wasm\n")],
+)
+def test_an_example_runs_by_name_from_the_package(name, stdout, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # not the clone: the example comes from klippfisk.examples
+
+    code = main(["job", "run", "--example", name])
+
+    out, _ = capsys.readouterr()
+    assert code == 0 and out.startswith(stdout)
+
+
+def test_an_unknown_example_is_a_usage_error_naming_the_examples(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["job", "run", "--example", "nope"])
+    assert exited.value.code == 2
+    assert "invalid choice: 'nope' (choose from 'hello', 'hello-wasm')" in capsys.readouterr().err
+
+
 def test_a_non_zero_exit_makes_the_command_fail(job_file, capsys):
     code = main(["job", "run", job_file("echo bad >&2; exit 3")])
 
@@ -202,6 +222,25 @@ def test_get_downloads_the_results_into_job_dir(job_file, capsys, tmp_path, monk
     assert (target / "exitCode").read_text() == "0\n"
     assert main(["job", "get", job_id]) == 2
     assert "already exists" in capsys.readouterr().err
+
+
+def test_get_and_logs_read_the_results_folder_the_settings_name(
+    job_file, capsys, tmp_path, monkeypatch, isolated_data_dir
+):
+    # The published result is a file:// URL of where the results were first written; moving
+    # the results folder and naming it in the settings must still find them.
+    main(["job", "run", "--id-only", job_file("echo moved")])
+    job_id = capsys.readouterr().out.strip()
+    moved = tmp_path / "moved-results"
+    (isolated_data_dir / "results").rename(moved)
+    monkeypatch.setenv("KLIPPFISK_EXECUTOR__RESULTS_DIR", str(moved))
+    monkeypatch.chdir(tmp_path)
+
+    assert main(["job", "get", job_id]) == 0
+    assert (tmp_path / f"job-{job_id[:10]}" / "stdout").read_text() == "moved\n"
+    capsys.readouterr()
+    assert main(["job", "logs", job_id]) == 0
+    assert capsys.readouterr().out == "moved\n"
 
 
 @pytest.mark.slow  # compiles the 26 MB python.wasm unless an earlier test in the run did

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import klippfisk.schemas
 from klippfisk.adapters.cli import main
 
 CORPUS = Path(__file__).resolve().parents[2] / "data" / "corpus"
@@ -102,6 +103,14 @@ def test_schema_prints_the_canonical_job_schema(capsys: pytest.CaptureFixture[st
     code, out, _ = run(capsys, "spec", "schema")
     assert code == 0 and json.loads(out)["title"].startswith("Canonical")
     assert run(capsys, "spec", "schema", "nope")[0] == 2
+
+
+def test_schema_serves_the_shipped_files_as_they_are(capsys: pytest.CaptureFixture[str]) -> None:
+    shipped = Path(klippfisk.schemas.__file__).parent
+    job = (shipped / "job.schema.json").read_text(encoding="utf-8")
+    minimal = (shipped / "minimal.schema.json").read_text(encoding="utf-8")
+    assert run(capsys, "spec", "schema") == (0, job, "")
+    assert run(capsys, "spec", "schema", "minimal.schema.json") == (0, minimal, "")
 
 
 def test_explain_describes_type_rule_and_defaults(capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,7 +12,7 @@ import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from klippfisk.engine import JobState, Ledger
-from klippfisk.engine.group_commit import GroupCommit
+from klippfisk.engine.persistence.group_commit import GroupCommit
 from klippfisk.engine.settings import Settings
 from klippfisk.spec.compiled import CompiledSpec
 

@@ -61,7 +61,7 @@ def test_the_lifecycle_runs_pending_queued_running_completed(job: Job) -> None:
 def test_a_non_zero_exit_code_still_completes_the_job(job: Job) -> None:
     execution_id = _run(job, exit_code=3)
     assert job.state is JobState.COMPLETED
-    assert job.executions[execution_id].exit_code == 3
+    assert job.executions[execution_id].output == RunOutput(3, stdout="out")
 
 
 def test_every_event_links_to_the_hash_of_the_one_before(job: Job) -> None:

@@ -10,7 +10,7 @@ import pytest
 from eventsourcing.postgres import PostgresDatastore
 
 from klippfisk.engine import Ledger
-from klippfisk.engine.projections import JobsProjection, PageQuery
+from klippfisk.engine.persistence.projections import JobsProjection, PageQuery
 from klippfisk.engine.settings import Settings
 from klippfisk.spec.compiled import CompiledSpec
 

@@ -45,7 +45,7 @@ def test_a_ledger_that_fails_to_open_closes_what_it_opened(tmp_path: Path, recor
     (half_made,) = recorded
     assert half_made.factory.datastore.pool.closed
     with pytest.raises(sqlite3.ProgrammingError, match="closed"):
-        half_made._writer._connection.execute("SELECT 1")
+        half_made._links.writer._connection.execute("SELECT 1")
 
 
 def _pg_connect(settings: Settings) -> psycopg.Connection[Any]:
@@ -185,7 +185,7 @@ def test_a_write_whose_connection_the_server_dropped_is_made_once_on_a_new_one(
 ):
     with Ledger.open(pg_settings) as ledger, _pg_connect(pg_settings) as admin:
         job_id = ledger.submit(compiled_job("before")).job_id
-        writer = ledger._pg_writer._connection
+        writer = ledger._links.pg_writer._connection
         admin.execute("SELECT pg_terminate_backend(%s)", (writer.info.backend_pid,))
         ledger.queue(job_id)
         assert ledger.get(job_id).state is JobState.QUEUED

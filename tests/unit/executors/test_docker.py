@@ -35,8 +35,8 @@ def test_a_task_runs_in_a_container_with_stdout_and_stderr_apart(run_docker, doc
 
     run, created = run_docker(task)
 
-    assert (run.outcome.error, run.outcome.exit_code) == (None, 3)
-    assert (run.outcome.stdout, run.outcome.stderr) == ("out\n", "err\n")
+    assert (run.outcome.error, run.outcome.output.exit_code) == (None, 3)
+    assert (run.outcome.output.stdout, run.outcome.output.stderr) == ("out\n", "err\n")
     assert (run.results / "stdout").read_text() == "out\n"
     assert "docker container" in run.hooks.calls[0][1][0]
     assert created["body"]["Entrypoint"] == ["sh"]
@@ -84,7 +84,7 @@ def test_container_logs_are_copied_only_up_to_resources_disk(run_docker, docker_
 
     run, _ = run_docker(task)
 
-    assert run.outcome.exit_code == 0
+    assert run.outcome.output.exit_code == 0
     assert (run.results / "stdout").stat().st_size == 10 * 1024
     assert "stdout output truncated at 10240 bytes" in " ".join(run.outcome.notes)
 
@@ -101,7 +101,7 @@ def test_inputs_are_mounted_read_only_and_result_paths_writable(run_docker, dock
 
     run, created = run_docker(task)
 
-    assert run.outcome.exit_code == 0
+    assert run.outcome.output.exit_code == 0
     assert (run.results / "outputs" / "copy.txt").read_text() == "hej\n"
     mounts = {m["Target"]: m["ReadOnly"] for m in created["body"]["HostConfig"]["Mounts"]}
     assert mounts == {"/inputs/greeting.txt": True, "/outputs": False}
@@ -185,7 +185,7 @@ def test_a_tcp_docker_host_is_refused_with_the_fix(run_task, docker_task):
 def test_without_a_daemon_docker_tasks_run_on_the_host(run_task, docker_task):
     run = run_task(docker_task("busybox:1.36", "-c", "echo hi", entrypoint=["sh"]))
 
-    assert run.outcome.stdout == "hi\n"
+    assert run.outcome.output.stdout == "hi\n"
     assert "ran on host, image not used" in run.hooks.calls[0][1][0]
 
 

@@ -18,8 +18,8 @@ from klippfisk.engine.executors.registry import (
 def test_noop_completes_at_once_with_no_output(run_task):
     run = run_task({"Name": "main", "Engine": {"Type": "noop"}})
 
-    assert run.outcome.exit_code == 0
-    assert run.outcome.stdout == ""
+    assert run.outcome.output.exit_code == 0
+    assert run.outcome.output.stdout == ""
     assert run.hooks.calls == [("local", [])]
 
 

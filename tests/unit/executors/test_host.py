@@ -35,8 +35,8 @@ def test_ubuntu_echo_runs_as_a_host_process(run_task, docker_task):
     run = run_task(docker_task("ubuntu:24.04", "echo hello", entrypoint=["/bin/sh", "-c"]))
 
     assert run.outcome.error is None
-    assert run.outcome.exit_code == 0
-    assert run.outcome.stdout == "hello\n"
+    assert run.outcome.output.exit_code == 0
+    assert run.outcome.output.stdout == "hello\n"
     assert "ran on host, image not used (ubuntu:24.04)" in run.outcome.notes[0]
     assert (run.results / "exitCode").read_text() == "0\n"
 
@@ -45,8 +45,8 @@ def test_non_zero_exit_completes_with_that_code(run_task, docker_task):
     run = run_task(docker_task("busybox", "sh", "-c", "echo oops >&2; exit 3"))
 
     assert run.outcome.error is None
-    assert run.outcome.exit_code == 3
-    assert run.outcome.stderr == "oops\n"
+    assert run.outcome.output.exit_code == 3
+    assert run.outcome.output.stderr == "oops\n"
 
 
 def test_environment_and_working_directory_reach_the_process(run_task, docker_task):
@@ -56,7 +56,7 @@ def test_environment_and_working_directory_reach_the_process(run_task, docker_ta
 
     run = run_task(task)
 
-    assert run.outcome.stdout == "from-env from-engine /tmp\n"
+    assert run.outcome.output.stdout == "from-env from-engine /tmp\n"
 
 
 def test_inputs_are_read_only_and_result_paths_writable(run_task, docker_task, inline):
@@ -75,14 +75,14 @@ def test_inputs_are_read_only_and_result_paths_writable(run_task, docker_task, i
 
     run = run_task(task)
 
-    assert run.outcome.stdout == "read-only\n"
+    assert run.outcome.output.stdout == "read-only\n"
     assert (run.results / "outputs" / "copy.txt").read_bytes() == b"payload\n"
 
 
 def test_no_network_unless_the_spec_allows_it(run_task, docker_task):
     run = run_task(docker_task("ubuntu", "cat", "/proc/net/dev"))
 
-    interfaces = [line.split(":")[0].strip() for line in run.outcome.stdout.splitlines()[2:]]
+    interfaces = [line.split(":")[0].strip() for line in run.outcome.output.stdout.splitlines()[2:]]
     assert interfaces == ["lo"]
 
 
@@ -94,7 +94,7 @@ def test_a_networked_task_is_refused_unless_the_operator_allows_it(run_task, doc
 
     assert "ALLOW_NETWORKED_JOBS" in refused.outcome.error
     assert refused.hooks.calls == []
-    assert allowed.outcome.exit_code == 0
+    assert allowed.outcome.output.exit_code == 0
     assert "network: host (the spec allows networking)" in allowed.hooks.calls[0][1]
 
 
@@ -149,8 +149,8 @@ def test_pids_limit_refuses_forks_beyond_it(run_task, docker_task):
         executor_settings={"pids_limit": 16},
     )
 
-    assert run.outcome.exit_code is not None
-    assert re.search(r"fork|resource temporarily unavailable", run.outcome.stderr, re.I)
+    assert run.outcome.output is not None
+    assert re.search(r"fork|resource temporarily unavailable", run.outcome.output.stderr, re.I)
 
 
 def test_fork_bomb_is_contained_and_killed_at_the_deadline(run_task, docker_task):
@@ -171,8 +171,9 @@ def test_memory_limit_makes_a_big_allocation_fail(run_task, docker_task):
 
     run = run_task(docker_task("ubuntu", "python3", "-c", grab, memory="128Mi"))
 
-    assert run.outcome.exit_code not in (None, 0)
-    assert "MemoryError" in run.outcome.stderr
+    assert run.outcome.output is not None
+    assert run.outcome.output.exit_code != 0
+    assert "MemoryError" in run.outcome.output.stderr
 
 
 def test_image_needing_docker_is_refused_with_a_hint(run_task, docker_task):
@@ -193,7 +194,7 @@ def test_background_processes_end_with_the_task(run_task, docker_task):
 
     run = run_task(docker_task("ubuntu", "sh", "-c", f"sleep 60 & echo done # {marker}"))
 
-    assert run.outcome.stdout == "done\n"
+    assert run.outcome.output.stdout == "done\n"
     assert survivors(marker) == []
 
 
@@ -206,7 +207,7 @@ def test_a_read_write_host_directory_keeps_its_owner(run_task, docker_task, tmp_
 
     run = run_task(task, executor_settings={"allowed_local_paths": [tmp_path]})
 
-    assert run.outcome.exit_code == 0, run.outcome
+    assert run.outcome.output.exit_code == 0, run.outcome
     assert shared.stat().st_uid == owner
 
 
@@ -215,5 +216,5 @@ def test_the_usual_device_nodes_work(run_task, docker_task):
 
     run = run_task(docker_task("ubuntu", "sh", "-c", script))
 
-    assert run.outcome.stderr == ""
-    assert run.outcome.stdout == "4\n4\n"
+    assert run.outcome.output.stderr == ""
+    assert run.outcome.output.stdout == "4\n4\n"

@@ -36,7 +36,7 @@ def test_python_image_runs_in_python_wasm_isolated(run_task, docker_task, inline
     run = run_task(task)
 
     assert run.outcome.error is None, run.outcome.error
-    lines = run.outcome.stdout.splitlines()
+    lines = run.outcome.output.stdout.splitlines()
     assert lines[0] == "wasi 42"
     assert lines[1].startswith("no network:")
     assert "python.wasm" in run.outcome.notes[0]
@@ -46,14 +46,14 @@ def test_python_image_runs_in_python_wasm_isolated(run_task, docker_task, inline
 def test_python_exception_is_a_non_zero_exit(run_task, docker_task):
     run = run_task(docker_task("python", "python", "-c", "raise SystemExit('bad input')"))
 
-    assert run.outcome.exit_code == 1
-    assert "bad input" in run.outcome.stderr
+    assert run.outcome.output.exit_code == 1
+    assert "bad input" in run.outcome.output.stderr
 
 
 def test_python_image_without_the_interpreter_command_uses_the_host_sandbox(run_task, docker_task):
     run = run_task(docker_task("python:3.12", "sh", "-c", "echo from the host"))
 
-    assert run.outcome.stdout == "from the host\n"
+    assert run.outcome.output.stdout == "from the host\n"
     assert "ran on host" in run.outcome.notes[0]
 
 
@@ -62,7 +62,7 @@ def test_a_networked_python_task_takes_the_host_path_not_python_wasm(run_task, d
 
     run = run_task(task, executor_settings={"allow_networked_jobs": True})
 
-    assert run.outcome.stdout == "hi\n"
+    assert run.outcome.output.stdout == "hi\n"
     assert "ran on host" in run.outcome.notes[0]
     assert "network: host (the spec allows networking)" in run.outcome.notes
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from klippfisk.engine.executors.base import RUN_OUTPUT_LIMIT, ExecutionOutcome
@@ -33,13 +35,13 @@ def test_summary_keeps_the_head_of_each_stream_and_flags_the_cut(tmp_path):
 
     outcome = summarise(results, exit_code=4)
 
-    assert outcome.stdout_truncated is True
-    assert len(outcome.stdout.encode("utf-8", errors="replace")) <= RUN_OUTPUT_LIMIT + 2
-    assert outcome.stderr == "short"
-    assert outcome.stderr_truncated is False
+    assert outcome.output.stdout_truncated is True
+    assert len(outcome.output.stdout.encode("utf-8", errors="replace")) <= RUN_OUTPUT_LIMIT + 2
+    assert outcome.output.stderr == "short"
+    assert outcome.output.stderr_truncated is False
     assert results.exit_code.read_text() == "4\n"
     assert (results.path / "outputs").is_dir()
-    assert outcome.published_result == {
+    assert outcome.output.published_result == {
         "Type": "local",
         "Params": {"URL": results.path.resolve().as_uri()},
     }
@@ -51,7 +53,7 @@ def test_failed_runs_publish_nothing_and_write_no_exit_code(tmp_path):
 
     outcome = summarise(results, error="boom")
 
-    assert outcome.published_result is None
+    assert outcome.output is None
     assert not results.exit_code.exists()
 
 
@@ -74,8 +76,26 @@ def test_a_cached_result_answers_only_in_its_own_namespace(tmp_path):
     cache = ResultCache(tmp_path / "cache")
     cache.put("a", "bagaaiera-task", "e-1", _completed(ResultsDir(tmp_path / "e-1")))
 
-    assert cache.get("a", "bagaaiera-task")["stdout"] == "namespace a's answer"
+    cached = cache.get("a", "bagaaiera-task")
+    assert cached is not None
+    assert (cached.execution_id, cached.output.stdout) == ("e-1", "namespace a's answer")
     assert cache.get("b", "bagaaiera-task") is None
+
+
+def test_cache_entries_keep_the_layout_earlier_caches_were_written_in(tmp_path):
+    cache = ResultCache(tmp_path / "cache")
+    cache.put("a", "bagaaiera-task", "e-1", _completed(ResultsDir(tmp_path / "e-1")))
+
+    [entry] = (tmp_path / "cache").glob("*.json")
+    assert list(json.loads(entry.read_text())) == [
+        "execution_id",
+        "exit_code",
+        "stdout",
+        "stderr",
+        "stdout_truncated",
+        "stderr_truncated",
+        "published_result",
+    ]
 
 
 def _task(*kinds: str) -> dict:

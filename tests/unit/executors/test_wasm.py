@@ -21,29 +21,29 @@ def test_hello_prints_its_arguments_and_environment(run_task, wasm_task):
     run = run_task(wasm_task("hello", "a b", "c", env={"GREETING": "hej"}))
 
     assert run.outcome.error is None
-    assert run.outcome.exit_code == 0
-    assert run.outcome.stdout == "hello from wasm\narg 1: a b\narg 2: c\nGREETING=hej\n"
+    assert run.outcome.output.exit_code == 0
+    assert run.outcome.output.stdout == "hello from wasm\narg 1: a b\narg 2: c\nGREETING=hej\n"
     assert run.hooks.calls == [("local", run.outcome.notes)]
     assert "no network" in run.outcome.notes[0]
     assert (run.results / "exitCode").read_text() == "0\n"
-    assert (run.results / "stdout").read_text() == run.outcome.stdout
+    assert (run.results / "stdout").read_text() == run.outcome.output.stdout
 
 
 def test_non_zero_exit_completes_with_that_code(run_task, wasm_task):
     run = run_task(wasm_task("hello", "exit", "7"))
 
     assert run.outcome.error is None
-    assert run.outcome.exit_code == 7
-    assert run.outcome.stderr == "this goes to stderr\n"
+    assert run.outcome.output.exit_code == 7
+    assert run.outcome.output.stderr == "this goes to stderr\n"
     assert (run.results / "exitCode").read_text() == "7\n"
 
 
 def test_long_output_is_cut_to_run_output_limit_but_kept_in_full(run_task, wasm_task):
     run = run_task(wasm_task("hello", "spam", "5000"))
 
-    assert run.outcome.stdout == "x" * RUN_OUTPUT_LIMIT
-    assert run.outcome.stdout_truncated is True
-    assert run.outcome.stderr_truncated is False
+    assert run.outcome.output.stdout == "x" * RUN_OUTPUT_LIMIT
+    assert run.outcome.output.stdout_truncated is True
+    assert run.outcome.output.stderr_truncated is False
     assert (run.results / "stdout").read_text() == "x" * 5000
 
 
@@ -77,8 +77,8 @@ def test_inputs_are_read_only_and_result_paths_writable(run_task, wasm_task, inl
     )
     run = run_task(task)
 
-    assert run.outcome.exit_code == 0, run.outcome
-    assert "input is read-only" in run.outcome.stdout
+    assert run.outcome.output.exit_code == 0, run.outcome
+    assert "input is read-only" in run.outcome.output.stdout
     assert (run.results / "outputs" / "copy.txt").read_bytes() == b"payload\n"
 
 
@@ -87,15 +87,15 @@ def test_memory_limit_makes_allocation_fail_inside_the_module(run_task, wasm_tas
     # less than 8 MiB for malloc to hand out before memory.grow is refused.
     run = run_task(wasm_task("files", "alloc", memory="24Mi"))
 
-    assert run.outcome.exit_code == 3
-    allocated = int(run.outcome.stdout.split()[1])
+    assert run.outcome.output.exit_code == 3
+    allocated = int(run.outcome.output.stdout.split()[1])
     assert 0 < allocated < 8
 
 
 def test_module_needing_more_memory_than_allowed_fails_with_a_hint(run_task, wasm_task):
     run = run_task(wasm_task(BIG_MEMORY, memory="1Mi"))
 
-    assert run.outcome.exit_code is None
+    assert run.outcome.output is None
     assert "needs more memory" in run.outcome.error
     assert "Resources.Memory" in run.outcome.error
 
@@ -103,7 +103,7 @@ def test_module_needing_more_memory_than_allowed_fails_with_a_hint(run_task, was
 def test_a_trap_fails_the_execution(run_task, wasm_task):
     run = run_task(wasm_task(TRAP))
 
-    assert run.outcome.exit_code is None
+    assert run.outcome.output is None
     assert "trapped" in run.outcome.error
     assert "unreachable" in run.outcome.error
 
@@ -146,7 +146,11 @@ def test_compiled_modules_are_cached_and_a_damaged_entry_is_recompiled(
 
     second = run_task(wasm_task("hello"), executor_settings=own_cache)
 
-    assert second.outcome.stdout == first.outcome.stdout == "hello from wasm\nGREETING=(unset)\n"
+    assert (
+        second.outcome.output.stdout
+        == first.outcome.output.stdout
+        == "hello from wasm\nGREETING=(unset)\n"
+    )
     assert all(p.read_bytes() != b"not a serialized module" for p in cached)
 
 
@@ -198,7 +202,7 @@ def test_legacy_entry_module_given_as_an_input_source(run_task, wasm_task):
 
     run = run_task(task)
 
-    assert run.outcome.stdout.startswith("hello from wasm")
+    assert run.outcome.output.stdout.startswith("hello from wasm")
 
 
 def test_missing_entrypoint_names_the_exports(run_task, wasm_task):

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from klippfisk.engine import ExecutionState, ExecutionView, JobState
+from klippfisk.engine.run_output import RunOutput
 from klippfisk.engine.wire import (
     EXECUTION_STATES,
-    JOB_STATES,
     APIError,
     GetJobResponse,
     PagingToken,
@@ -205,4 +206,54 @@ def test_execution_numbers_match_bacalhaus_own_openapi() -> None:
     # ...and the swagger's integer job states are exactly what the Go server does not send.
     assert definitions["models.JobStateType"]["type"] == "integer"
     jobs = definitions["models.JobStateType"]["x-enum-varnames"]
-    assert [n.removeprefix("JobStateType") for n in jobs[1:]] == list(JOB_STATES)
+    assert [n.removeprefix("JobStateType") for n in jobs[1:]] == [str(s) for s in JobState]
+
+
+def execution_view(output: RunOutput | None, error: str = "") -> ExecutionView:
+    moment = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
+    state = ExecutionState.COMPLETED if output else ExecutionState.FAILED
+    return ExecutionView(
+        id="e-1",
+        job_id="j-1",
+        job_version=1,
+        executor="local",
+        node="node-1",
+        state=state,
+        message="done",
+        created_at=moment,
+        modified_at=moment,
+        notes=[],
+        output=output,
+        error=error,
+    )
+
+
+def test_a_run_output_reads_back_from_what_our_server_writes() -> None:
+    output = RunOutput(
+        exit_code=3,
+        stdout="héllo\n",
+        stderr="oops\n",
+        stdout_truncated=True,
+        published_result={"Type": "local", "Params": {"URL": "file:///tmp/r"}},
+    )
+    sent = execution_view(output).to_wire("team-a").model_dump_json(by_alias=True)
+
+    received = WireExecution.model_validate_json(sent)
+
+    assert received.run_output() == output
+    assert '"stderr":"oops\\n"' in sent  # Go's lower-case spelling
+    assert received.CreateTime == to_nanos(datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC))
+
+
+def test_an_execution_without_output_sends_zeros_and_its_error() -> None:
+    sent = execution_view(None, error="it broke").to_wire()
+
+    assert sent.RunOutput is not None
+    assert (sent.RunOutput.ExitCode, sent.RunOutput.ErrorMsg) == (0, "it broke")
+    assert (sent.DesiredState.StateType, sent.ComputeState.StateType) == (2, 10)
+    assert sent.PublishedResult is None
+
+
+def test_execution_state_names_are_the_domain_states_labels() -> None:
+    assert EXECUTION_STATES[int(ExecutionState.ASK_FOR_BID_ACCEPTED)] == "AskForBidAccepted"
+    assert execution_state_name(ExecutionState.CANCELLED) == "Cancelled"

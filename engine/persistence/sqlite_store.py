@@ -28,7 +28,7 @@ from eventsourcing.sqlite import (
 )
 from eventsourcing.utils import Environment, EnvType
 
-from klippfisk.engine.store_errors import persistence_error
+from klippfisk.engine.persistence.store_errors import persistence_error
 
 __all__ = ["SQLitePointReader", "SQLiteStoreFactory", "SQLiteWriter"]
 

@@ -31,7 +31,7 @@ from psycopg import InterfaceError as PsycopgInterfaceError
 from psycopg import OperationalError as PsycopgOperationalError
 from psycopg.sql import SQL, Identifier
 
-from klippfisk.engine.store_errors import persistence_error
+from klippfisk.engine.persistence.store_errors import persistence_error
 
 __all__ = ["PostgresStoreFactory", "PostgresWriter"]
 
