@@ -21,6 +21,12 @@ class ApiKey(BaseModel):
     key: SecretStr
     namespace: str = "default"
     name: str = Field("", description="who holds it; recorded as the actor of what it does")
+    operator: bool = Field(
+        False,
+        description="the operator's own key: its jobs count as the operator's, so their "
+        "docker tasks may run in the host sandbox when no Docker daemon answers "
+        "(KLIPPFISK_EXECUTOR__HOST_FALLBACK_FOR=operator); any other key's are strangers'",
+    )
 
 
 class ServerSettings(BaseModel):
@@ -30,10 +36,13 @@ class ServerSettings(BaseModel):
     port: int = 1234
     api_keys: list[ApiKey] = Field(
         default_factory=list,
-        description='JSON list, e.g. [{"key": "...", "namespace": "default", "name": "alice"}]',
+        description='JSON list, e.g. [{"key": "...", "namespace": "default", "name": "alice"}];'
+        ' add "operator": true to the operator\'s own key',
     )
     anonymous: bool = Field(
-        False, description="accept requests without a token (only on a loopback host)"
+        False,
+        description="accept requests without a token (only on a loopback host); their jobs "
+        "are strangers' (any local process can send them), not the operator's",
     )
     anonymous_namespace: str = "default"
     max_body_bytes: int = Field(1_048_576, gt=0, description="largest request body accepted")

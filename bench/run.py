@@ -4,7 +4,10 @@
 
 Measures, in a throw-away data directory:
   * wasm hello: a direct wasmtime call (cached module, fresh store, WASI, output to a file)
-    against the executor running the same task (workspace, inputs, results, limits);
+    against the executor running the same task (workspace, inputs, results, limits, and a
+    process of its own per execution);
+  * python.wasm print: the same for a Python code-runner task in python.wasm (when the
+    python-wasm extra is installed);
   * host hello: a plain `subprocess.run(["/bin/sh", "-c", "echo hello"])` against the
     executor's sandboxed host process;
   * throughput: jobs per second through submit -> run -> Completed with the real ledger
@@ -32,6 +35,7 @@ import wasmtime
 from klippfisk.engine import Ledger
 from klippfisk.engine.executors.base import ExecutionRequest
 from klippfisk.engine.executors.local import LocalExecutor
+from klippfisk.engine.executors.local.python_wasm import find_python_wasm
 from klippfisk.engine.executors.registry import default_registry
 from klippfisk.engine.runner import Runner
 from klippfisk.engine.settings import DockerSettings, ExecutorSettings, LedgerSettings, Settings
@@ -88,17 +92,22 @@ def host_task() -> dict:
     }
 
 
-def direct_wasm(scratch: Path) -> Callable[[int], object]:
+def python_task() -> dict:
+    params = {"Image": "python:3.12", "Entrypoint": ["python3", "-c"], "Parameters": ["print(1)"]}
+    return {"Name": "main", "Engine": {"Type": "docker", "Params": params}}
+
+
+def direct_wasm(scratch: Path, wasm: Path, argv: list[str]) -> Callable[[int], object]:
     config = wasmtime.Config()
     config.epoch_interruption = True
     engine = wasmtime.Engine(config)
-    module = wasmtime.Module(engine, HELLO.read_bytes())
+    module = wasmtime.Module(engine, wasm.read_bytes())
 
     def run(i: int) -> None:
         store = wasmtime.Store(engine)
         store.set_epoch_deadline(1)
         wasi = wasmtime.WasiConfig()
-        wasi.argv = ["hello.wasm"]
+        wasi.argv = argv
         wasi.stdout_file = str(scratch / "direct-stdout")
         store.set_wasi(wasi)
         linker = wasmtime.Linker(engine)
@@ -115,7 +124,7 @@ def via_executor(settings: Settings, task: dict) -> Callable[[int], object]:
         results = settings.data_dir / "results" / "j-bench" / f"e-{i}-{time.monotonic_ns()}"
         request = ExecutionRequest("j-bench", "e-bench", {"Tasks": [task]}, task, "", results)
         outcome = executor.run(request, _Hooks(), threading.Event())
-        assert outcome.exit_code == 0, outcome
+        assert outcome.output is not None and outcome.output.exit_code == 0, outcome
 
     return run
 
@@ -151,14 +160,19 @@ def main() -> None:
             f"{'case':<34}{'floor ms':>10}{'klippfisk ms':>14}{'overhead ms':>13}"
             f"{'child CPU ms':>14}{'floor CPU ms':>14}"
         )
+        hello = direct_wasm(data, HELLO, ["hello.wasm"])
         pairs = [
-            ("wasm hello (cached module)", direct_wasm(data), via_executor(settings, wasm_task())),
+            ("wasm hello (cached module)", hello, via_executor(settings, wasm_task())),
             (
                 "host hello (sh -c echo)",
                 lambda i: subprocess.run(["/bin/sh", "-c", "echo hello"], capture_output=True),
                 via_executor(settings, host_task()),
             ),
         ]
+        python_wasm = find_python_wasm(settings.executor)
+        if python_wasm is not None:
+            floor = direct_wasm(data, python_wasm, ["python", "-c", "print(1)"])
+            pairs.append(("python.wasm print", floor, via_executor(settings, python_task())))
         for name, floor, ours in pairs:
             floor_ms, floor_cpu = measure_ms(floor, args.repeat)
             ours_ms, ours_cpu = measure_ms(ours, args.repeat)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -183,7 +183,7 @@ class Job(BaseAggregate[str]):
         job: dict[str, Any]
         job_cid: str
         task_cids: dict[str, str]
-        source: dict[str, str]
+        source: dict[str, Any]
         report: dict[str, Any]
         state: JobState
         job_version: int
@@ -220,7 +220,7 @@ class Job(BaseAggregate[str]):
         job: dict[str, Any]
         job_cid: str
         task_cids: dict[str, str]
-        source: dict[str, str]
+        source: dict[str, Any]
         report: dict[str, Any]
         executor: str = ""  # absent from events stored before it existed: read as ""
 
@@ -234,7 +234,7 @@ class Job(BaseAggregate[str]):
         job: dict[str, Any]
         job_cid: str
         task_cids: dict[str, str]
-        source: dict[str, str]
+        source: dict[str, Any]
         report: dict[str, Any]
         job_version: int
         executor: str = ""  # absent from events stored before it existed: read as ""
@@ -286,6 +286,9 @@ class Job(BaseAggregate[str]):
         stdout_truncated: bool
         stderr_truncated: bool
         published_result: dict[str, Any] | None
+        # What the executor learnt only at the end (results left out, output cut); absent
+        # from events stored before it existed: read as none.
+        notes: tuple[str, ...] = ()
 
         @property
         def output(self) -> RunOutput:
@@ -302,6 +305,7 @@ class Job(BaseAggregate[str]):
         def evolve(self, job: Job) -> None:
             execution = job._touch(self)
             execution.state, execution.output = ExecutionState.COMPLETED, self.output
+            execution.notes = [*execution.notes, *self.notes]
             if job.completed_partitions >= job.partitions:
                 job.state = JobState.COMPLETED
 
@@ -383,7 +387,7 @@ class Job(BaseAggregate[str]):
         job: dict[str, Any],
         job_cid: str,
         task_cids: dict[str, str],
-        source: dict[str, str],
+        source: dict[str, Any],
         report: dict[str, Any],
         actor: str,
         reason: str = "Job submitted",
@@ -420,7 +424,7 @@ class Job(BaseAggregate[str]):
         job: dict[str, Any],
         job_cid: str,
         task_cids: dict[str, str],
-        source: dict[str, str],
+        source: dict[str, Any],
         report: dict[str, Any],
         actor: str,
         executor: str = "",
@@ -499,7 +503,9 @@ class Job(BaseAggregate[str]):
             notes=list(notes),
         )
 
-    def complete_execution(self, execution_id: str, output: RunOutput, *, actor: str) -> None:
+    def complete_execution(
+        self, execution_id: str, output: RunOutput, *, actor: str, notes: Sequence[str] = ()
+    ) -> None:
         self._require_execution("complete_execution", execution_id)
         if self.completed_partitions + 1 >= self.partitions:
             self._cancel_active("Job completed by another execution", actor, keep=execution_id)
@@ -510,6 +516,7 @@ class Job(BaseAggregate[str]):
             topic=Topic.EXECUTION,
             execution_id=execution_id,
             **vars(output),
+            notes=list(notes),
         )
 
     def fail_execution(self, execution_id: str, *, error: str, retryable: bool, actor: str) -> None:

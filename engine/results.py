@@ -11,16 +11,19 @@ each stream (Bacalhau's RunOutput rule), so the full text is always on disk.
 from __future__ import annotations
 
 import codecs
+import errno
 import hashlib
 import json
 import os
 import shutil
+import stat
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from klippfisk.engine.executors.base import RUN_OUTPUT_LIMIT, ExecutionOutcome, ExecutorError
+from klippfisk.engine.result_files import CopyReport, ResultLimits, copy_results
 from klippfisk.engine.run_output import RunOutput
 from klippfisk.engine.settings import Settings
 
@@ -96,10 +99,11 @@ class ResultsDir:
 
     def head(self, stream: Path) -> tuple[str, bool]:
         """The first RUN_OUTPUT_LIMIT bytes of a stream as text, and whether there was more."""
-        if not stream.exists():
+        try:
+            with _open_output(stream) as fh:
+                data = fh.read(RUN_OUTPUT_LIMIT + 1)
+        except FileNotFoundError:
             return "", False
-        with stream.open("rb") as fh:
-            data = fh.read(RUN_OUTPUT_LIMIT + 1)
         truncated = len(data) > RUN_OUTPUT_LIMIT
         return data[:RUN_OUTPUT_LIMIT].decode("utf-8", errors="replace"), truncated
 
@@ -112,6 +116,23 @@ class ResultsDir:
 
 
 PIECE_BYTES = 64 * 1024  # an output file is read this much at a time, whatever its size
+
+
+def _open_output(path: Path) -> BinaryIO:
+    """An output file (`stdout`, `stderr`) open for reading, only when it is a regular file:
+    a link, fifo or device in its place is never followed nor read, it counts as no file
+    (FileNotFoundError), so a reader shows the ledger's head instead of a host file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise FileNotFoundError(errno.ENOENT, "a link, not an output file", str(path)) from exc
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise FileNotFoundError(errno.ENOENT, "not a regular file", str(path))
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
 
 
 class OutputFollower:
@@ -135,7 +156,7 @@ class OutputFollower:
         grown (or only by part of a character), None when there is no file (yet, or any
         more)."""
         try:
-            with self.path.open("rb") as stream:
+            with _open_output(self.path) as stream:
                 stream.seek(self.offset)
                 return self._decoded(stream.read(PIECE_BYTES))
         except FileNotFoundError:
@@ -146,7 +167,7 @@ class OutputFollower:
         when there is no file. What the task writes meanwhile is left for the next call,
         so a task that never stops writing cannot keep the caller here."""
         try:
-            stream = self.path.open("rb")
+            stream = _open_output(self.path)
         except FileNotFoundError:
             return
         with stream:
@@ -226,19 +247,12 @@ class CachedRun:
         url = str((self.output.published_result or {}).get("Params", {}).get("URL", ""))
         return Path(url.removeprefix("file://"))
 
-    def share_with(self, target: Path) -> None:
+    def share_with(self, target: Path, limits: ResultLimits) -> CopyReport:
         """Give a reusing execution its own results folder: the same files, hard-linked (a
-        copy across file systems), links kept as links; so every reader finds an
-        execution's results in `<results>/<job>/<execution>`, cache hit or not."""
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(self.folder, target, symlinks=True, copy_function=_link_or_copy)
-
-
-def _link_or_copy(source: str, target: str) -> None:
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copy2(source, target)
+        copy across file systems), so every reader finds an execution's results in
+        `<results>/<job>/<execution>`, cache hit or not. Only regular files and directories
+        are shared (`copy_results`): a link the task left is not recreated there."""
+        return copy_results(self.folder, target, limits, link=True)
 
 
 _OUTPUT_FIELDS = tuple(f.name for f in fields(RunOutput))

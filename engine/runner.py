@@ -10,8 +10,10 @@ anywhere (CLI, HTTP, bot; this process or another) kills it.
 
 Crash safety: every execution is tagged with the runner that owns it (host, pid and the
 pid's start time). A serving runner (at its start, then every `recover_seconds`) fails the
-executions whose owner is gone, saying so in the history; it never re-runs them, so nothing
-runs twice silently. A job the dead runner queued but never gave an execution did not run at
+executions whose owner is gone, saying so in the history, after ending their tasks (the
+kernel's cgroup of each, every process in it); it never re-runs them, so nothing runs twice
+silently. The same sweep ends any task left in a cgroup whose execution the ledger says is
+over. A job the dead runner queued but never gave an execution did not run at
 all: that one is re-claimed (exactly one successor wins) and resumed.
 
 Deadlines are Bacalhau's: QueueTimeout bounds the wait for a runner, ExecutionTimeout one run
@@ -38,15 +40,28 @@ from pathlib import Path
 
 from klippfisk.engine.clock import SYSTEM_CLOCK, Clock
 from klippfisk.engine.executors.base import ExecutionOutcome, ExecutionRequest, Executor
+from klippfisk.engine.executors.local.cgroups import (
+    TaskCgroup,
+    cgroup_execution,
+    cgroup_name,
+    task_cgroup_names,
+)
 from klippfisk.engine.executors.local.limits import TaskLimits
 from klippfisk.engine.executors.registry import (
     ExecutorRegistry,
     UnsupportedEngine,
     default_registry,
 )
+from klippfisk.engine.ids import is_job_id
 from klippfisk.engine.job import ExecutionState, IllegalTransition, JobState, LedgerError
 from klippfisk.engine.ledger import JobView, Ledger
-from klippfisk.engine.results import ResultCache, cacheable, execution_results_dir, result_cache
+from klippfisk.engine.results import (
+    ResultCache,
+    ResultsDir,
+    cacheable,
+    execution_results_dir,
+    result_cache,
+)
 from klippfisk.engine.settings import Settings
 from klippfisk.engine.wire import WireError, parse_rfc3339
 
@@ -104,11 +119,13 @@ class _Hooks:
             owner,
         )
         self.started_once = False
+        self.noted: list[str] = []  # the notes the execution started with
 
     def started(self, node: str, notes: list[str]) -> None:
         if self.started_once:
             return
         self.started_once = True
+        self.noted = list(notes)
         try:
             self.ledger.start_execution(
                 self.job_id,
@@ -140,6 +157,7 @@ class Runner:
         self.cache = result_cache(self.settings) if use_cache else None
         self._resumed: list[str] = []  # re-claimed by `recover`, for `serve` to run
         self._resumed_lock = threading.Lock()
+        self._running: set[str] = set()  # execution ids under way here: the sweep spares them
         # (job id, version) -> when that version was submitted; single dict operations only,
         # so the worker threads share it without a lock.
         self._submitted: dict[tuple[str, int], datetime] = {}
@@ -209,6 +227,7 @@ class Runner:
             task=task,
             task_cid=task_cid,
             results_dir=execution_results_dir(self.settings, view.id, execution_id),
+            stranger=view.source.stranger,
         )
         hooks = _Hooks(self.ledger, view.id, execution_id, self.identity)
         run_cancel = threading.Event()
@@ -224,12 +243,14 @@ class Runner:
             on_deadline=lambda: self._time_out(view.id, "total", total),
         )
         watcher.start()
+        self._running.add(execution_id)
         try:
             outcome = executor.run(request, hooks, run_cancel)
         except Exception as exc:  # an executor bug must not leave the job Running forever
             log.exception("executor %s raised on %s", executor.name, execution_id)
             outcome = ExecutionOutcome(error=f"the {executor.name} executor failed: {exc}")
         finally:
+            self._running.discard(execution_id)
             watcher.finish()
         self._record(view.id, execution_id, task, outcome, hooks, cancel)
         if cache is not None:
@@ -237,16 +258,20 @@ class Runner:
 
     def _reuse(self, cache: ResultCache, view: JobView, execution_id: str, task_cid: str) -> bool:
         """Complete the execution from the result cache, if it holds this task's results
-        from the same namespace."""
+        from the same namespace, whole: results that cannot be shared as plain files (a
+        link, too many bytes) are not reused, the task runs again."""
         cached = cache.get(view.namespace, task_cid)
         if cached is None:
+            return False
+        folder = ResultsDir(execution_results_dir(self.settings, view.id, execution_id))
+        if not cached.share_with(folder.path, self.settings.results.limits()).complete:
+            folder.remove()
             return False
         note = (
             f"result cache hit: reused the results of execution {cached.execution_id} "
             f"(task {task_cid}); not run again"
         )
         _Hooks(self.ledger, view.id, execution_id, self.identity).started("local", [note])
-        cached.share_with(execution_results_dir(self.settings, view.id, execution_id))
         self.ledger.complete_execution(
             view.id, execution_id, **vars(cached.output), actor=self.identity
         )
@@ -281,8 +306,9 @@ class Runner:
             else:
                 if not hooks.started_once:
                     hooks.started("local", outcome.notes)
+                late = [note for note in outcome.notes if note not in hooks.noted]
                 self.ledger.complete_execution(
-                    job_id, execution_id, **vars(outcome.output), actor=self.identity
+                    job_id, execution_id, **vars(outcome.output), actor=self.identity, notes=late
                 )
         except IllegalTransition as exc:
             log.info("outcome of %s not recorded, the job moved on: %s", execution_id, exc)
@@ -359,6 +385,8 @@ class Runner:
         run it again. A job a dead runner queued but never gave an execution did not run at
         all, so it is re-claimed for this runner (of racing successors exactly one wins) and
         `serve` resumes it; one with an execution already (say a retryable failure) is failed.
+        An orphaned execution's task is ended before its failure is recorded, and then every
+        task whose execution is over (`_end_finished_tasks`).
         """
         failed = []
         for view in self._recoverable():
@@ -367,6 +395,7 @@ class Runner:
                     continue
                 owner = _owner_of(execution.node, execution.notes)
                 if _owner_alive(owner) is False:
+                    _end_task(view.id, execution.id)  # so that it cannot have run twice
                     failed += self._fail_orphan(
                         view.id,
                         execution.id,
@@ -386,7 +415,25 @@ class Runner:
                 f"the runner that queued this job ({owner}) stopped before finishing it, and "
                 "it was not resumed because an execution of it exists already (it may have run).",
             )
+        self._end_finished_tasks()
         return failed
+
+    def _end_finished_tasks(self) -> None:
+        """End every task left in a cgroup (its runner died, or its end was not seen through)
+        whose execution this ledger says is over; tasks of unknown executions are left alone
+        (another ledger's), and so are those this runner is running."""
+        for name in task_cgroup_names():
+            ids = cgroup_execution(name)
+            if ids is None or not is_job_id(ids[0]) or ids[1] in self._running:
+                continue
+            try:
+                view = self.ledger.get(ids[0])
+            except LedgerError:
+                continue
+            execution = next((e for e in view.executions if e.id == ids[1]), None)
+            if execution is not None and execution.state not in ACTIVE:
+                log.info("ending task %s: its execution is %s", name, execution.state)
+                _end_task(*ids)
 
     def _recoverable(self) -> Iterator[JobView]:
         """Every Running and Queued job, a page at a time: orphans can be many, and each one
@@ -529,6 +576,12 @@ def _task_timeout(view: JobView, field: str) -> float:
     task = (view.job.get("Tasks") or [{}])[0]
     value = (task.get("Timeouts") or {}).get(field) or 0
     return float(value) if isinstance(value, int | float) else 0.0
+
+
+def _end_task(job_id: str, execution_id: str) -> None:
+    """Kill every process of the execution's task (its cgroup), wait until none is left,
+    remove the cgroup."""
+    TaskCgroup.existing(cgroup_name(job_id, execution_id)).remove()
 
 
 def _owner_of(node: str, notes: list[str]) -> str:

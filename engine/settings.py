@@ -15,12 +15,15 @@ from typing import Literal
 from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from klippfisk.engine.result_files import ResultLimits
+
 __all__ = [
     "BacalhauSettings",
     "DockerSettings",
     "ExecutorSettings",
     "LedgerSettings",
     "PostgresSettings",
+    "ResultsSettings",
     "Settings",
     "default_data_dir",
 ]
@@ -141,6 +144,13 @@ class ExecutorSettings(BaseModel):
         description="largest stdout, stderr or result file a task may write when its spec "
         "sets no Resources.Disk",
     )
+    host_fallback_for: Literal["operator", "everyone", "none"] = Field(
+        "operator",
+        description="whose docker tasks may run as sandboxed host processes when no Docker "
+        "daemon answers (python ones in python.wasm aside): operator (jobs from the CLI, the "
+        "library and operator API keys), everyone (the bot's and every key's too), or none; "
+        "a task refused fails with a sentence saying so",
+    )
     allowed_local_paths: list[Path] = Field(
         default_factory=list,
         description="host directories localDirectory inputs may read (nothing by default)",
@@ -161,6 +171,21 @@ class ExecutorSettings(BaseModel):
         gt=0,
         description="how often a worker looks for work a runner that died left behind",
     )
+
+
+class ResultsSettings(BaseModel):
+    """How much one reading of a task's result folder takes at most (`job get`, the result
+    cache): a task decides what is in its folder, the reader bounds what it copies."""
+
+    max_bytes: int = Field(
+        4 * 1024 * 1024 * 1024, gt=0, description="largest total of result file bytes copied"
+    )
+    max_files: int = Field(
+        100_000, gt=0, description="most entries (files, directories, skipped ones) read"
+    )
+
+    def limits(self) -> ResultLimits:
+        return ResultLimits(max_bytes=self.max_bytes, max_files=self.max_files)
 
 
 class BacalhauSettings(BaseSettings):
@@ -196,4 +221,5 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=default_data_dir)
     ledger: LedgerSettings = Field(default_factory=LedgerSettings)
     executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
+    results: ResultsSettings = Field(default_factory=ResultsSettings)
     bacalhau: BacalhauSettings = Field(default_factory=BacalhauSettings)

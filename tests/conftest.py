@@ -29,6 +29,15 @@ settings.register_profile("thorough", max_examples=1000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
+@pytest.fixture(scope="session")
+def wasm_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One compiled-module cache for the session, under a fixed name the CLI tests share, so
+    python.wasm (26 MB) is compiled once, not per test."""
+    path = tmp_path_factory.getbasetemp() / "wasm-cache"
+    path.mkdir(exist_ok=True)
+    return path
+
+
 @pytest.fixture(autouse=True)
 def isolated_data_dir(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch

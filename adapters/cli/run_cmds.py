@@ -16,7 +16,6 @@ import argparse
 import contextlib
 import getpass
 import importlib.resources
-import shutil
 import sys
 import threading
 import time
@@ -33,6 +32,7 @@ from klippfisk.spec import CompiledSpec, SpecError
 if TYPE_CHECKING:
     from klippfisk.adapters.settings import AppSettings
     from klippfisk.engine import ExecutionView, JobView, Ledger
+    from klippfisk.engine.result_files import CopyReport
     from klippfisk.engine.results import OutputFollower
     from klippfisk.engine.runner import Runner
 
@@ -155,7 +155,7 @@ def _submit_and_run(
     from klippfisk.engine.executors.registry import default_registry
     from klippfisk.engine.runner import Runner
 
-    source = Source(adapter="cli", actor=getpass.getuser(), ref=ref)
+    source = Source(adapter="cli", actor=getpass.getuser(), ref=ref, operator=True)
     try:
         submitted = ledger.submit(compiled, source=source, force=args.force, executor=args.executor)
     except NoChanges as exc:
@@ -326,7 +326,7 @@ def _print_output(settings: AppSettings, execution: ExecutionView) -> None:
         ("stderr", execution.stderr, sys.stderr),
     ):
         full = path / name if path else None
-        if full and full.exists():
+        if full and full.exists() and not full.is_symlink():  # a link is never followed
             _write_grown(OutputFollower(full), out, final=True)
         else:
             out.write(head)
@@ -406,6 +406,8 @@ def _get(args: argparse.Namespace) -> int:
 
 
 def _download(settings: AppSettings, view: JobView, output_dir: Path | None) -> int:
+    from klippfisk.engine.result_files import copy_results
+
     done = [e for e in view.executions if e.published_result]
     if not done:
         return _fail(
@@ -428,22 +430,29 @@ def _download(settings: AppSettings, view: JobView, output_dir: Path | None) -> 
                 f"{target} already exists and is not empty; remove it or pass --output-dir.",
                 EXIT_USAGE,
             )
-        shutil.copytree(source, target, dirs_exist_ok=True)
+        report = copy_results(source, target, settings.results.limits())
     except OSError as exc:
         return _fail(
-            f"Cannot write the results of job {view.short_id} to {target}: {_why(exc)}. "
+            f"Cannot write the results of job {view.short_id} to {target}: "
+            f"{exc.strerror.lower() if exc.strerror else exc}. "
             "Pass --output-dir a new or empty directory you can write to.",
             EXIT_USAGE,
         )
     print(f"Results for job {view.short_id} have been written to...\n{target}")
+    _say_what_was_left_out(report)
     return EXIT_OK
 
 
-def _why(exc: OSError) -> str:
-    """The operating system's reason; copytree gathers one per file and raises them together."""
-    if isinstance(exc, shutil.Error) and exc.args and isinstance(exc.args[0], list):
-        return str(exc.args[0][0][-1])
-    return exc.strerror.lower() if exc.strerror else str(exc)
+def _say_what_was_left_out(report: CopyReport) -> None:
+    """Results are copied as data only: name every entry that was not, and why."""
+    for skipped in report.skipped:
+        print(f"klippfisk: left out {skipped}", file=sys.stderr)
+    if report.stopped:
+        print(
+            f"klippfisk: the results hold {report.stopped}; raise KLIPPFISK_RESULTS__MAX_BYTES "
+            "or KLIPPFISK_RESULTS__MAX_FILES to copy more.",
+            file=sys.stderr,
+        )
 
 
 def _fail(message: str, code: int) -> int:

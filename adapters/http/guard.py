@@ -50,6 +50,7 @@ class Principal:
 
     name: str
     namespace: str
+    operator: bool = False  # the operator's own key (ApiKey.operator): its jobs are theirs
 
     def may_use(self, namespace: str) -> bool:
         return self.namespace in (ALL_NAMESPACES, namespace)
@@ -94,7 +95,9 @@ class Guard:
         self.app = app
         self.settings = settings
         self.keys = {
-            _digest(k.key.get_secret_value()): Principal(k.name or f"key-{i}", k.namespace)
+            _digest(k.key.get_secret_value()): Principal(
+                k.name or f"key-{i}", k.namespace, k.operator
+            )
             for i, k in enumerate(settings.api_keys)
         }
         most = settings.rate_limit_callers

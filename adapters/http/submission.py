@@ -138,7 +138,9 @@ async def submit(
         functools.partial(
             ledger.submit,
             compiled,
-            source=Source(adapter="http", actor=principal.name, ref=request_id),
+            source=Source(
+                adapter="http", actor=principal.name, ref=request_id, operator=principal.operator
+            ),
             idempotency_key=token or None,
             force=force,
         ),

@@ -42,6 +42,11 @@ class ExecutionRequest:
     task: dict[str, Any]
     task_cid: str
     results_dir: Path
+    # Who sent the job when it was not the operator ("bluesky user did:plc:..."; "" for the
+    # operator). The runner sets it from the job's recorded source; a request built in
+    # process (the library, a benchmark) is the operator's own. A stranger's task never runs
+    # as a plain host process unless the operator allows it (HOST_FALLBACK_FOR).
+    stranger: str = ""
 
 
 @dataclass

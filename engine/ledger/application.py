@@ -157,7 +157,7 @@ class Ledger(Application[str]):
         """
         job_id, decide = plan_submission(
             compiled,
-            source=source or Source(adapter="library"),
+            source=source or Source(adapter="library", operator=True),
             idempotency_key=idempotency_key,
             force=force,
             executor=executor,
@@ -221,13 +221,16 @@ class Ledger(Application[str]):
         stderr_truncated: bool = False,
         published_result: dict[str, Any] | None = None,
         actor: str = "runner",
+        notes: Sequence[str] = (),
     ) -> None:
-        """An execution ended with an exit code (any code: non-zero still completes)."""
+        """An execution ended with an exit code (any code: non-zero still completes);
+        `notes` adds what the executor learnt only at the end to those it started with."""
         output = RunOutput(
             exit_code, stdout, stderr, stdout_truncated, stderr_truncated, published_result
         )
         self._writes.command(
-            job_id, lambda job: job.complete_execution(execution_id, output, actor=actor)
+            job_id,
+            lambda job: job.complete_execution(execution_id, output, actor=actor, notes=notes),
         )
 
     def fail_execution(

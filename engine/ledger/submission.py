@@ -48,7 +48,12 @@ def plan_submission(
         "job": spec,
         "job_cid": compiled.job_cid,
         "task_cids": dict(compiled.task_cids),
-        "source": {"adapter": source.adapter, "actor": source.actor, "ref": source.ref},
+        "source": {
+            "adapter": source.adapter,
+            "actor": source.actor,
+            "ref": source.ref,
+            "operator": source.operator,
+        },
         "report": compiled.report.to_dict(),
         "executor": executor or "",
     }

@@ -35,13 +35,38 @@ from klippfisk.engine.wire import (
 __all__ = ["ExecutionView", "JobView", "Page", "Source", "SubmitResult"]
 
 
+# The ways in that only the operator has: jobs recorded before `Source.operator` existed
+# came from the operator when they came this way.
+OPERATOR_ADAPTERS = frozenset({"cli", "library"})
+
+
 @dataclass(frozen=True)
 class Source:
-    """Which way a job came in, who sent it, and what they pointed at (file, URL, post)."""
+    """Which way a job came in, who sent it, what they pointed at (file, URL, post), and
+    whether it is the operator's own: the CLI, the library, an HTTP key marked operator.
+    Anyone else's job (the bot's, any other key's) gets the strongest box the runner has,
+    never the host-process fallback unless the operator allows it (HOST_FALLBACK_FOR)."""
 
     adapter: str
     actor: str = ""
     ref: str = ""
+    operator: bool = False
+
+    @classmethod
+    def stored(cls, fields: dict[str, Any]) -> Source:
+        """The source as its Submitted event holds it; an event from before `operator` was
+        recorded says it by the way the job came in."""
+        adapter = str(fields.get("adapter", ""))
+        operator = fields.get("operator", adapter in OPERATOR_ADAPTERS)
+        actor, ref = str(fields.get("actor", "")), str(fields.get("ref", ""))
+        return cls(adapter, actor, ref, operator is True)
+
+    @property
+    def stranger(self) -> str:
+        """Who sent the job, in words, when it is not the operator's own ("" when it is)."""
+        if self.operator:
+            return ""
+        return f"{self.actor} via {self.adapter}" if self.actor else f"someone via {self.adapter}"
 
 
 @dataclass(frozen=True)
@@ -199,7 +224,7 @@ class JobView:
             job=copy.deepcopy(job.job),
             job_cid=job.job_cid,
             task_cids=dict(job.task_cids),
-            source=Source(**job.source),
+            source=Source.stored(job.source),
             report=copy.deepcopy(job.report),
             created_at=job.created_on,
             modified_at=job.modified_on,

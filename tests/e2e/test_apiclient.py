@@ -27,7 +27,10 @@ API_KEY = "e2e-secret-key"
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = {
         "KLIPPFISK_DATA_DIR": str(tmp_path_factory.mktemp("serve-data")),
-        "KLIPPFISK_SERVER__API_KEYS": json.dumps([{"key": API_KEY, "name": "e2e"}]),
+        # the operator's own key: its docker jobs may run in the host sandbox (no Docker here)
+        "KLIPPFISK_SERVER__API_KEYS": json.dumps(
+            [{"key": API_KEY, "name": "e2e", "operator": True}]
+        ),
     }
     with serve_process(env=env) as (_, url):
         yield url

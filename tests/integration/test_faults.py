@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,6 +27,7 @@ from klippfisk.engine.executors.registry import default_registry
 from klippfisk.engine.runner import Runner, runner_identity
 from klippfisk.engine.settings import Settings
 from klippfisk.spec import compile_document
+from tests.eventually import eventually
 from tests.unit.executors.stalling_server import stalling_server
 
 TRAP = wasmtime.wat2wasm('(module (func (export "_start") unreachable))')
@@ -95,17 +95,6 @@ def processes(marker: str) -> int:
 
 def alive(marker: str) -> bool:
     return processes(marker) > 0
-
-
-def eventually(condition: Callable[[], bool], seconds: float = 10) -> bool:
-    """Whether `condition` holds within `seconds`, looked at every 10 ms: for what the
-    kernel does on its own time (processes forking or dying), never to pass a deadline."""
-    until = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > until:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def run_in_background(runner: Runner, job_id: str) -> Callable[..., JobView]:

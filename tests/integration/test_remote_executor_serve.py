@@ -37,7 +37,10 @@ class Hooks:
 
 @pytest.fixture
 def served() -> Iterator[tuple[BacalhauExecutor, Ledger]]:
-    settings = AppSettings(server={"api_keys": [{"key": KEY, "name": "remote"}]})
+    # the operator's own key (a klippfisk sending work to its own server): its docker tasks
+    # may run in the host sandbox, as there is no Docker daemon here
+    keys = [{"key": KEY, "name": "remote", "operator": True}]
+    settings = AppSettings(server={"api_keys": keys})
     ledger = Ledger.open(settings)
     runner = RunnerThread(Runner(ledger, default_registry(settings), settings))
     try:

@@ -172,6 +172,26 @@ def test_the_result_cache_is_opt_in_and_reuses_an_identical_task(ledger, setting
     assert uncached.stdout != first.stdout
 
 
+def test_what_the_executor_learns_at_the_end_is_in_the_history(ledger, runner, settings):
+    """A note made after the start (here: stdout cut at Resources.Disk) is recorded with the
+    completion, so `job describe` and the API show why the output is short."""
+    job = SHELL_JOB.format(
+        name="cut",
+        count=1,
+        shell="/bin/sh",
+        script="yes | head -c 100000",
+        memory="64Mi",
+        timeout=60,
+    ).replace("      Memory: 64Mi", "      Memory: 64Mi\n      Disk: 4Ki")
+    job_id = ledger.submit(compile_document(job)).job_id
+
+    execution = runner.run_job(job_id).executions[-1]
+
+    assert execution.state is ExecutionState.COMPLETED
+    assert any("stdout output truncated at 4096 bytes" in note for note in execution.notes)
+    assert ledger.verify(job_id).ok
+
+
 def test_a_cache_hit_has_its_results_where_every_reader_looks(ledger, settings):
     """`job get`, `job logs` and the HTTP results find an execution's results under its own
     ids, so a reusing execution gets the reused files there too."""

@@ -32,7 +32,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A `klippfisk serve` child process with its own ledger; yields its base URL."""
     env = {
         "KLIPPFISK_DATA_DIR": str(tmp_path_factory.mktemp("server-data")),
-        "KLIPPFISK_SERVER__API_KEYS": json.dumps([{"key": KEY, "name": "cli"}]),
+        # the operator's own key: the cluster (no Docker here) runs its docker tasks on the host
+        "KLIPPFISK_SERVER__API_KEYS": json.dumps([{"key": KEY, "name": "cli", "operator": True}]),
         "KLIPPFISK_EXECUTOR__POLL_SECONDS": "0.05",
     }
     with serve_process(env=env) as (_, url):

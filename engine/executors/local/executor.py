@@ -2,9 +2,11 @@
 
 One executor, several engines: `wasm` in wasmtime, `docker` in a Docker daemon's containers
 when one answers, else as a sandboxed host process (python images in python.wasm when it is
-installed), `noop`. Everything an engine needs on
-disk is prepared by `Workspace`; anything that goes wrong before or around the task becomes
-a failed outcome with a sentence, never an exception for the runner to interpret.
+installed), `noop`. The host process is the weakest of these boxes: a stranger's docker task
+(`ExecutionRequest.stranger`) is run there only if HOST_FALLBACK_FOR allows it. Everything
+an engine needs on disk is prepared by `Workspace`; anything that goes wrong before or
+around the task becomes a failed outcome with a sentence, never an exception for the runner
+to interpret.
 """
 
 from __future__ import annotations
@@ -65,8 +67,9 @@ class LocalExecutor:
             return ExecutionOutcome(cancelled=True, error="stopped before it started")
         try:
             _admit_network(request.task, self.settings.executor)
+            engine = self._engine(engine_type.lower(), request)
             with Workspace.open(request, self.settings, cancel, self.clock) as workspace:
-                return self._engine(engine_type.lower(), workspace).run(workspace, hooks, cancel)
+                return engine.run(workspace, hooks, cancel)
         except StagingCut as exc:
             return ExecutionOutcome(
                 error=str(exc), timed_out=exc.timed_out, cancelled=exc.cancelled
@@ -81,18 +84,46 @@ class LocalExecutor:
             )
 
     def _engine(
-        self, engine_type: str, workspace: Workspace
+        self, engine_type: str, request: ExecutionRequest
     ) -> WasmEngine | DockerEngine | HostProcessEngine | PythonWasmEngine | NoopEngine:
+        """The strongest box this machine has for the task, chosen before anything is
+        staged for it: a refusal costs no download."""
         if engine_type == "wasm":
             return self.wasm
         if engine_type == "noop":
             return self.noop
         if self.docker.available():
             return self.docker
-        wants_network = workspace.network != "none"  # python.wasm has no sockets at all
-        if self.python and not wants_network and PythonWasmEngine.accepts(workspace.engine_params):
+        wants_network = task_network(request.task) != "none"  # python.wasm has no sockets
+        params = (request.task.get("Engine") or {}).get("Params") or {}
+        if self.python and not wants_network and PythonWasmEngine.accepts(params):
             return self.python
+        _admit_host_fallback(request.stranger, self.settings.executor)
         return self.host
+
+
+def _admit_host_fallback(stranger: str, settings: ExecutorSettings) -> None:
+    """Refuse to run a docker task as a host process unless the operator allows it for
+    whoever sent the job: the host sandbox is weaker than a container, so by default only
+    the operator's own jobs may use it; a stranger's need Docker (or python.wasm)."""
+    allowed = settings.host_fallback_for
+    if allowed == "everyone" or (allowed == "operator" and not stranger):
+        return
+    setting = f"KLIPPFISK_EXECUTOR__HOST_FALLBACK_FOR={allowed}"
+    if allowed == "none":
+        raise ExecutorError(
+            "This docker task needs a Docker daemon: no daemon answers, and running docker "
+            f"tasks as host processes is switched off ({setting}). Start Docker (or set "
+            "DOCKER_HOST), or (operators) set KLIPPFISK_EXECUTOR__HOST_FALLBACK_FOR=operator "
+            "to run your own jobs' tasks in the host sandbox."
+        )
+    raise ExecutorError(
+        f"This job came from a stranger ({stranger}) and needs a Docker daemon: the "
+        f"host-process fallback is for the operator's own jobs ({setting}). Start Docker "
+        "(or set DOCKER_HOST), use a wasm task or a python code-runner job (python.wasm), "
+        "or (operators) set KLIPPFISK_EXECUTOR__HOST_FALLBACK_FOR=everyone to run strangers' "
+        "tasks in the host sandbox too."
+    )
 
 
 def _admit_network(task: dict, settings: ExecutorSettings) -> None:

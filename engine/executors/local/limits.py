@@ -1,4 +1,4 @@
-"""The limits one task runs under: wall clock, memory, processes, file size.
+"""The limits one task runs under: wall clock, memory, processes, disk, CPU.
 
 The spec says what the task asked for; the settings fill in what it left out, so every
 local execution has a finite deadline and a memory ceiling even when the job came from a
@@ -20,9 +20,9 @@ __all__ = ["TaskLimits"]
 
 @dataclass(frozen=True)
 class TaskLimits:
-    """Wall clock (seconds), memory (bytes), process count, largest file the task may write
-    (bytes: Resources.Disk, else the operator's cap) and CPU (millicores, 0 = no cap) for one
-    execution.
+    """Wall clock (seconds), memory (bytes), process count, disk (bytes: Resources.Disk, else
+    the operator's cap; the largest file the task may write, and the size of each of its
+    writable paths) and CPU (millicores, 0 = no cap) for one execution.
 
     The wall clock is ExecutionTimeout (else the default): one run's limit. TotalTimeout is
     not a stand-in for it, since it counts from submission, queueing included."""

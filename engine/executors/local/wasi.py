@@ -1,43 +1,57 @@
-"""Running one WASI program in-process with wasmtime, inside a workspace's limits.
+"""Running one WASI program with wasmtime, in a child process the runner can end at once.
 
 Isolation comes from WASI itself: the program sees only the directories preopened for it
 (inputs read-only, result paths writable), has no sockets at all, and its memory is capped
-by the store. The wall clock and the runner's stop share one mechanism: each run has its
-own wasmtime Engine with epoch interruption and a deadline of one tick, so bumping that
-engine's epoch (from the watchdog) traps the program at its next loop back-edge or call.
+by the store. Around that, each run is a child process of its own (`wasm_child`, forked by
+`wasm_zygote`) in cgroups of its own: at the deadline or on a stop the runner SIGKILLs it,
+whatever the module is doing (a blocking `sleep` in a host call included), and returns as
+soon as it is dead, so the runner's slot is free at once; a runtime that dies (a panic, the
+kernel's OOM killer) is that execution's error, never the runner's. The runner compiles the
+module (once per machine: `ModuleCache`); the child maps the compiled file.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
+import signal
 import threading
 from collections.abc import Mapping, Sequence
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-
-import wasmtime
+from typing import Any
 
 from klippfisk.engine.executors.base import ExecutionHooks, ExecutionOutcome, ExecutorError
-from klippfisk.engine.executors.local.output_cap import CappedFile, truncation_notes
+from klippfisk.engine.executors.local.cgroups import TaskCgroup, cgroup_name
+from klippfisk.engine.executors.local.sandbox import MAX_INODES
+from klippfisk.engine.executors.local.wasi_writes import Preopen
 from klippfisk.engine.executors.local.wasm_cache import ModuleCache
-from klippfisk.engine.executors.local.watchdog import Watchdog
+from klippfisk.engine.executors.local.wasm_child import BACKSTOP_SECONDS, ChildRequest
+from klippfisk.engine.executors.local.wasm_zygote import ChildProcess, spawn_child
 from klippfisk.engine.executors.local.workspace import Workspace
 from klippfisk.engine.inputs import Mount
 from klippfisk.engine.results import summarise
 
 __all__ = ["WasiProgram", "run_wasi"]
 
+log = logging.getLogger(__name__)
+
 NODE = "local"
+# What the child is charged beside the module's linear memory and its result files (pages it
+# shares with the fork server are the server's): measured, python.wasm printing a line peaks
+# at 5.5 MiB, and holding 100 MiB at 106 MiB. Ten times that, for room; the compiled module's
+# size is added, since the child may be the first to read it from disk.
+RUNTIME_BYTES = 64 * 1024 * 1024
+CHILD_PIDS = 16  # the child and its threads (the deadline timer, wasmtime's own)
 
 
 @dataclass(frozen=True)
 class WasiProgram:
-    """What to run: a module (bytes or a file), its entry function, argv, environment, and
-    the mounts it may see (the entry module's own input need not be one of them)."""
+    """What to run: a module file, its entry function, argv, environment, and the mounts it
+    may see (the entry module's own input need not be one of them)."""
 
-    module: bytes | Path
+    module: Path
     entrypoint: str
     argv: Sequence[str]
     env: Mapping[str, str]
@@ -53,133 +67,175 @@ def run_wasi(
     cancel: threading.Event,
     notes: list[str],
 ) -> ExecutionOutcome:
-    """Run `program` to its end, its deadline, a trap, or a stop; never raises for the task.
-
-    Its stdout and stderr go through `CappedFile`s, so a chatty module cannot fill the disk.
-    """
-    cap = workspace.limits.output_bytes
-    results = workspace.results
-    trap: wasmtime.Trap | None = None
-    exit_code = 0
-    with (
-        closing(CappedFile(results.stdout, cap)) as out,
-        closing(CappedFile(results.stderr, cap)) as err,
-    ):
-        engine, store, entry = _instantiate(program, workspace, cache, fuel, out, err)
-        with workspace.watchdog(cancel, engine.increment_epoch) as dog:
-            hooks.started(NODE, notes)  # armed first: whoever sees it Running sees a deadline
-            try:
-                entry(store)
-            except wasmtime.ExitTrap as exc:
-                exit_code = exc.code
-            except wasmtime.Trap as exc:
-                trap = exc
-    notes = [*notes, *truncation_notes({"stdout": out, "stderr": err})]
-    if trap is not None:
-        return _trapped(trap, dog, workspace, fuel, notes)
-    return summarise(results, exit_code=exit_code, notes=notes)
-
-
-def _instantiate(
-    program: WasiProgram,
-    workspace: Workspace,
-    cache: ModuleCache,
-    fuel: int | None,
-    stdout: CappedFile,
-    stderr: CappedFile,
-) -> tuple[wasmtime.Engine, wasmtime.Store, wasmtime.Func]:
-    """A fresh engine (its epoch is this run's alone), a store within the task's memory, and
-    the entry function, or an ExecutorError saying why the module cannot start."""
-    config = wasmtime.Config()
-    config.epoch_interruption = True
-    config.consume_fuel = fuel is not None
-    engine = wasmtime.Engine(config)
-    fingerprint = f"epoch-fuel{int(fuel is not None)}"
-    if isinstance(program.module, Path):
-        module = cache.load_file(engine, program.module, fingerprint)
-    else:
-        module = cache.load(engine, program.module, fingerprint)
-
-    store = wasmtime.Store(engine)
-    store.set_limits(memory_size=workspace.limits.memory_bytes)
-    store.set_epoch_deadline(1)
-    if fuel is not None:
-        store.set_fuel(fuel)
-    store.set_wasi(_wasi_config(program, workspace, stdout, stderr))
-    linker = wasmtime.Linker(engine)
-    linker.define_wasi()
+    """Run `program` to its end, its deadline, a trap, or a stop; raises ExecutorError only
+    if the module cannot start. Its stdout and stderr are capped (`CappedFile`), and so are
+    its result paths (`wasi_writes`)."""
+    compiled = cache.compiled(program.module, fuel=fuel is not None)
+    limits = workspace.limits
+    memory = limits.memory_bytes + limits.output_bytes + RUNTIME_BYTES + compiled.stat().st_size
+    group = TaskCgroup.create(
+        cgroup_name(workspace.request.job_id, workspace.request.execution_id),
+        memory_bytes=memory,
+        pids=CHILD_PIDS,
+        cpu_millicores=limits.cpu_millicores,
+    )
     try:
-        instance = linker.instantiate(store, module)
-    except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
-        raise ExecutorError(_instantiate_message(exc)) from exc
-    entry = instance.exports(store).get(program.entrypoint)
-    if not isinstance(entry, wasmtime.Func):
-        raise ExecutorError(
-            f"The module exports no function {program.entrypoint!r}; set Entrypoint to one of "
-            f"{sorted(e.name for e in module.exports if isinstance(e.type, wasmtime.FuncType))}."
-        )
-    return engine, store, entry
+        request = _request(program, workspace, compiled, fuel, group.procs_files)
+        return _supervise(request, group, workspace, hooks, cancel, notes)
+    finally:
+        group.remove()
 
 
-def _trapped(
-    exc: wasmtime.Trap, dog: Watchdog, workspace: Workspace, fuel: int | None, notes: list[str]
+def _supervise(
+    request: ChildRequest,
+    group: TaskCgroup,
+    workspace: Workspace,
+    hooks: ExecutionHooks,
+    cancel: threading.Event,
+    notes: list[str],
 ) -> ExecutionOutcome:
-    results = workspace.results
-    cut = dog.cut_short(results, notes)
+    """Start the child and follow it to its end under the execution's watchdog."""
+    path, runtime_log = workspace.work_dir / "wasm-request.json", workspace.work_dir / "wasm.log"
+    request.write(path)
+    try:
+        child = spawn_child(path, runtime_log)
+    except OSError as exc:
+        raise ExecutorError(f"The wasm runtime could not be started ({exc}).") from exc
+    try:
+        with workspace.watchdog(cancel, lambda: _end(child, group)) as dog:
+            first = last = child.next()
+            if first is not None and "ready" in first:
+                notes = [*notes, *first["ready"], *_unenforced(group, workspace)]
+                hooks.started(NODE, notes)  # armed first: whoever sees it Running sees a deadline
+                last = child.next()
+    finally:
+        child.kill()  # never left behind; after `finished` it has nothing more to do
+        child.close()
+    cut = dog.cut_short(workspace.results, notes, killed="the wasm runtime was killed")
     if cut is not None:
         return cut
-    if exc.trap_code == wasmtime.TrapCode.OUT_OF_FUEL:
+    if first is not None and "failed" in first:
+        raise ExecutorError(first["failed"])
+    if last is None or "finished" not in last:
+        _log_last_words(runtime_log, workspace)
+        return summarise(workspace.results, error=_died(child, group), notes=notes)
+    return _finished(last, request, workspace, [*notes, *last["notes"]])
+
+
+def _end(child: ChildProcess, group: TaskCgroup) -> None:
+    """SIGKILL the child, through its cgroup and its pid (all there is without cgroups)."""
+    group.kill()
+    child.kill()
+
+
+def _finished(
+    report: dict[str, Any], request: ChildRequest, workspace: Workspace, notes: list[str]
+) -> ExecutionOutcome:
+    """The outcome of a child that saw its module to an end: an exit code, or a trap."""
+    ending, results = report["finished"], workspace.results
+    if "exit_code" in ending:
+        return summarise(results, exit_code=ending["exit_code"], notes=notes)
+    if ending["trap"] == "fuel":
         error = (
-            f"the module used up its CPU budget of {fuel} fuel units; raise "
+            f"the module used up its CPU budget of {request.fuel} fuel units; raise "
             "KLIPPFISK_EXECUTOR__WASM_FUEL or make the work smaller"
         )
+    elif ending["trap"] == "deadline":
+        return summarise(
+            results,
+            timed_out=True,
+            error=f"execution timed out after {request.timeout_seconds:g}s; the runtime "
+            f"interrupted the module itself, {BACKSTOP_SECONDS:g}s past the deadline",
+            notes=notes,
+        )
     else:
-        cause = str(exc).strip().splitlines()[-1].strip()
-        error = f"the module trapped ({cause}); this is a fault in the program, not the runner"
+        error = (
+            f"the module trapped ({ending['cause']}); this is a fault in the program, not "
+            "the runner"
+        )
     return summarise(results, error=error, notes=notes)
 
 
-def _instantiate_message(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()[0]
-    if "exceeds memory limits" in text:
+def _died(child: ChildProcess, group: TaskCgroup) -> str:
+    """Why a child ended without seeing its module to an end, in a sentence."""
+    if group.oom_killed:
         return (
-            f"The module needs more memory than the task allows ({text}); raise "
-            "Resources.Memory in the job spec."
+            "the wasm runtime went over its memory limit (Resources.Memory, plus its result "
+            "files and the runtime itself) and the kernel killed it; ask for more with "
+            "Resources.Memory, or use less"
         )
-    if "unknown import" in text:
-        return (
-            f"The module imports something the local executor does not provide ({text}); "
-            "build it for wasm32-wasi (wasi_snapshot_preview1) without other imports."
-        )
-    return f"The module could not be instantiated ({text})."
+    if child.status is None:
+        how = "its fork server ended"
+    elif child.status < 0:
+        how = f"killed by {signal.Signals(-child.status).name}"
+    else:
+        how = f"exit status {child.status}"
+    return (
+        f"the wasm runtime ended abnormally ({how}) before the module did; the execution "
+        "failed, and the runner's log (level INFO) has the runtime's last words"
+    )
 
 
-def _wasi_config(
-    program: WasiProgram, workspace: Workspace, stdout: CappedFile, stderr: CappedFile
-) -> wasmtime.WasiConfig:
-    wasi = wasmtime.WasiConfig()
-    wasi.argv = list(program.argv)
-    wasi.env = list(program.env.items())
-    wasi.stdout_custom = stdout.write
-    wasi.stderr_custom = stderr.write
-    for host, guest, read_only in _preopens(program.mounts, workspace.work_dir / "wasi-view"):
-        wasi.preopen_dir(str(host), guest, fs_mutable=not read_only)
-    return wasi
+def _log_last_words(runtime_log: Path, workspace: Workspace) -> None:
+    """The end of a dead runtime's own output (a panic, a traceback), for the operator only."""
+    try:
+        text = runtime_log.read_bytes()[-2000:].decode(errors="replace")
+    except OSError:
+        return
+    log.info("wasm runtime of %s ended abnormally: %s", workspace.request.execution_id, text)
 
 
-def _preopens(mounts: Sequence[Mount], view: Path) -> list[tuple[Path, str, bool]]:
-    """WASI preopens directories only: file mounts are linked into a read-only view dir."""
+def _unenforced(group: TaskCgroup, workspace: Workspace) -> list[str]:
+    """A note when Resources.CPU asks for a cap no cgroup could keep."""
+    millicores = workspace.limits.cpu_millicores
+    if not millicores or "cpu" in group.enforced:
+        return []
+    return [f"not enforced: cpu {millicores}m (a CPU cap takes a cgroup, which takes root)"]
+
+
+def _request(
+    program: WasiProgram,
+    workspace: Workspace,
+    compiled: Path,
+    fuel: int | None,
+    cgroup_procs: list[str],
+) -> ChildRequest:
+    limits, results = workspace.limits, workspace.results
+    scratch = workspace.work_dir / "wasi-results"
+    scratch.mkdir()
+    return ChildRequest(
+        module=str(compiled),
+        fuel=fuel,
+        memory_bytes=limits.memory_bytes,
+        timeout_seconds=limits.timeout_seconds,
+        entrypoint=program.entrypoint,
+        argv=list(program.argv),
+        env=dict(program.env),
+        preopens=_preopens(program.mounts, workspace.work_dir / "wasi-view", results.path),
+        scratch=str(scratch),
+        output_bytes=limits.output_bytes,
+        max_files=MAX_INODES,
+        stdout=str(results.stdout),
+        stderr=str(results.stderr),
+        cgroup_procs=cgroup_procs,
+    )
+
+
+def _preopens(mounts: Sequence[Mount], view: Path, results: Path) -> list[Preopen]:
+    """WASI preopens directories only: file mounts are linked into a read-only view dir.
+    Writable directories inside the results directory are result paths: captured."""
     preopens = []
     file_dirs: dict[str, Path] = {}
     for mount in mounts:
         if mount.source.is_dir():
-            preopens.append((mount.source, mount.target, mount.read_only))
+            captured = not mount.read_only and mount.source.is_relative_to(results)
+            preopens.append(Preopen(str(mount.source), mount.target, mount.read_only, captured))
             continue
         parent = str(PurePosixPath(mount.target).parent)
         holder = file_dirs.setdefault(parent, view / str(len(file_dirs)))
         holder.mkdir(parents=True, exist_ok=True)
         _link_or_copy(mount.source, holder / PurePosixPath(mount.target).name)
-    preopens += [(holder, parent, True) for parent, holder in file_dirs.items()]
+    preopens += [Preopen(str(holder), parent, True) for parent, holder in file_dirs.items()]
     return preopens
 
 

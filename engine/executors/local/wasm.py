@@ -1,4 +1,4 @@
-"""The `wasm` engine: a task's WASI module run in-process by wasmtime.
+"""The `wasm` engine: a task's WASI module run by wasmtime, in a process of its own.
 
 Bacalhau's wasm engine names its module by `EntryModule`: in current jobs a string naming
 one of the task's inputs (by Target or Alias), in older ones an input source of its own.

@@ -4,6 +4,8 @@ Compiling a large module (CPython's 26 MB python.wasm) takes seconds; loading it
 serialized form takes well under a millisecond because wasmtime maps the file. Serialized
 code is only valid for the wasmtime build and engine settings that made it, so the key is
 the module's sha-256 plus the wasmtime version plus a fingerprint of the engine settings.
+The runner compiles (once) and hands the file to the process that runs the task, which maps
+it with an engine of the same settings (`engine_config`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import os
 import tempfile
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 
@@ -22,19 +23,29 @@ import wasmtime
 
 from klippfisk.engine.executors.base import ExecutorError
 
-__all__ = ["ModuleCache"]
+__all__ = ["ModuleCache", "engine_config"]
 
 log = logging.getLogger(__name__)
 
 
+def engine_config(fuel: bool) -> wasmtime.Config:
+    """The settings of every engine that compiles or runs a task's module: epoch interruption
+    (a deadline inside the runtime), and fuel metering when a CPU budget is set."""
+    config = wasmtime.Config()
+    config.epoch_interruption = True
+    config.consume_fuel = fuel
+    return config
+
+
 class ModuleCache:
-    """Loads modules through a directory of serialized compilations."""
+    """A directory of serialized compilations, each made once, from module files."""
 
     def __init__(self, cache_dir: Path, max_file_digests: int = 256) -> None:
         self.cache_dir = cache_dir
         self.wasmtime_version = version("wasmtime")
         self.max_file_digests = max_file_digests
         self._file_digests: OrderedDict[tuple[int, ...], str] = OrderedDict()
+        self._engines: dict[bool, wasmtime.Engine] = {}
         self._lock = threading.Lock()
 
     @property
@@ -42,14 +53,35 @@ class ModuleCache:
         """How many file digests are remembered (at most `max_file_digests`)."""
         return len(self._file_digests)
 
-    def load(self, engine: wasmtime.Engine, wasm: bytes, fingerprint: str) -> wasmtime.Module:
-        """A module for `engine` from raw bytes, compiled only on a cache miss."""
-        return self._load(engine, hashlib.sha256(wasm).hexdigest(), lambda: wasm, fingerprint)
+    def compiled(self, module: Path, *, fuel: bool) -> Path:
+        """The file holding `module` compiled for an engine of `engine_config(fuel)`:
+        compiled only on a miss, and again when the cached file is unusable."""
+        engine = self._engine(fuel)
+        digest = self._file_digest(module)
+        cached = self.cache_dir / f"{digest}-{self.wasmtime_version}-epoch-fuel{int(fuel)}.cwasm"
+        if cached.exists():
+            try:
+                wasmtime.Module.deserialize_file(engine, str(cached))
+                return cached
+            except wasmtime.WasmtimeError as exc:  # stale or damaged: compile it again
+                log.warning("discarding unusable cached module %s: %s", cached, exc)
+        try:
+            compiled = wasmtime.Module(engine, module.read_bytes())
+        except wasmtime.WasmtimeError as exc:
+            first_line = str(exc).strip().splitlines()[0]
+            raise ExecutorError(
+                f"The entry module is not a valid WebAssembly module ({first_line}); check "
+                "that EntryModule points at a .wasm file built for wasm32-wasi."
+            ) from exc
+        self._store(cached, compiled.serialize())
+        return cached
 
-    def load_file(self, engine: wasmtime.Engine, path: Path, fingerprint: str) -> wasmtime.Module:
-        """Like `load`, for a file; its digest is remembered while the file is unchanged."""
-        digest = self._file_digest(path)
-        return self._load(engine, digest, path.read_bytes, fingerprint)
+    def _engine(self, fuel: bool) -> wasmtime.Engine:
+        """One engine per setting, for compiling: the runs themselves have engines of their own."""
+        with self._lock:
+            if fuel not in self._engines:
+                self._engines[fuel] = wasmtime.Engine(engine_config(fuel))
+            return self._engines[fuel]
 
     def _file_digest(self, path: Path) -> str:
         """The file's sha-256, remembered by what identifies its content (device, inode, size,
@@ -70,30 +102,6 @@ class ModuleCache:
             while len(self._file_digests) > self.max_file_digests:
                 self._file_digests.popitem(last=False)
         return digest
-
-    def _load(
-        self,
-        engine: wasmtime.Engine,
-        digest: str,
-        read: Callable[[], bytes],
-        fingerprint: str,
-    ) -> wasmtime.Module:
-        cached = self.cache_dir / f"{digest}-{self.wasmtime_version}-{fingerprint}.cwasm"
-        if cached.exists():
-            try:
-                return wasmtime.Module.deserialize_file(engine, str(cached))
-            except wasmtime.WasmtimeError as exc:  # stale or damaged: compile it again
-                log.warning("discarding unusable cached module %s: %s", cached, exc)
-        try:
-            module = wasmtime.Module(engine, read())
-        except wasmtime.WasmtimeError as exc:
-            first_line = str(exc).strip().splitlines()[0]
-            raise ExecutorError(
-                f"The entry module is not a valid WebAssembly module ({first_line}); check "
-                "that EntryModule points at a .wasm file built for wasm32-wasi."
-            ) from exc
-        self._store(cached, module.serialize())
-        return module
 
     def _store(self, path: Path, data: bytes) -> None:
         """Write atomically: concurrent workers may compile the same module at once."""

@@ -52,15 +52,6 @@ class Run:
     results: Path
 
 
-@pytest.fixture(scope="session")
-def wasm_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One module cache for the session (shared with the CLI tests by its fixed name):
-    python.wasm is compiled once, not per test."""
-    path = tmp_path_factory.getbasetemp() / "wasm-cache"
-    path.mkdir(exist_ok=True)
-    return path
-
-
 @pytest.fixture
 def settings(isolated_data_dir: Path, wasm_cache_dir: Path) -> Settings:
     """No Docker daemon (whatever this machine has): docker tasks take the host path."""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import wasmtime
 
-from klippfisk.engine.executors.local.wasm_cache import ModuleCache
+from klippfisk.engine.executors.local.wasm_cache import ModuleCache, engine_config
 
 
 def _module(export: str) -> bytes:
@@ -15,25 +15,24 @@ def _module(export: str) -> bytes:
 
 def test_file_digests_stay_bounded_across_per_execution_paths(tmp_path: Path) -> None:
     cache = ModuleCache(tmp_path / "cache", max_file_digests=4)
-    engine = wasmtime.Engine()
     for index in range(12):  # as `serve` stages each execution's module at a new path
         staged = tmp_path / f"e-{index}" / "module.wasm"
         staged.parent.mkdir()
         staged.write_bytes(_module(f"f{index}"))
-        cache.load_file(engine, staged, "plain")
+        cache.compiled(staged, fuel=False)
 
     assert cache.file_digest_count == 4
 
 
 def test_a_file_rewritten_in_place_is_loaded_as_its_new_content(tmp_path: Path) -> None:
     cache = ModuleCache(tmp_path / "cache")
-    engine = wasmtime.Engine()
+    engine = wasmtime.Engine(engine_config(fuel=False))
     path = tmp_path / "module.wasm"
 
     path.write_bytes(_module("aa"))
-    first = cache.load_file(engine, path, "plain")
+    first = wasmtime.Module.deserialize_file(engine, str(cache.compiled(path, fuel=False)))
     path.write_bytes(_module("bb"))
-    second = cache.load_file(engine, path, "plain")
+    second = wasmtime.Module.deserialize_file(engine, str(cache.compiled(path, fuel=False)))
 
     assert [e.name for e in first.exports] == ["aa"]
     assert [e.name for e in second.exports] == ["bb"]
