@@ -11,10 +11,11 @@ anywhere (CLI, HTTP, bot; this process or another) kills it.
 Crash safety: every execution is tagged with the runner that owns it (host, pid and the
 pid's start time). A serving runner (at its start, then every `recover_seconds`) fails the
 executions whose owner is gone, saying so in the history, after ending their tasks (the
-kernel's cgroup of each, every process in it); it never re-runs them, so nothing runs twice
-silently. The same sweep ends any task left in a cgroup whose execution the ledger says is
-over. A job the dead runner queued but never gave an execution did not run at
-all: that one is re-claimed (exactly one successor wins) and resumed.
+kernel's cgroup of each, every process in it, or its Docker container); it never re-runs them,
+so nothing runs twice silently. The same sweep ends any task left in a cgroup or a container
+(found by its labels) whose execution the ledger says is over. A job the dead runner queued
+but never gave an execution did not run at all: that one is re-claimed (exactly one successor
+wins) and resumed.
 
 Deadlines are Bacalhau's: QueueTimeout bounds the wait for a runner, ExecutionTimeout one run
 (the executor keeps it), TotalTimeout the whole job, wait and runs together. The waits count
@@ -46,6 +47,7 @@ from klippfisk.engine.executors.local.cgroups import (
     cgroup_name,
     task_cgroup_names,
 )
+from klippfisk.engine.executors.local.docker_reaper import ContainerReaper
 from klippfisk.engine.executors.local.limits import TaskLimits
 from klippfisk.engine.executors.registry import (
     ExecutorRegistry,
@@ -155,6 +157,7 @@ class Runner:
         self.identity = runner_identity()
         self.clock = clock  # the executors keep their own: build them on the same one
         self.cache = result_cache(self.settings) if use_cache else None
+        self.containers = ContainerReaper(self.settings.executor.docker)
         self._resumed: list[str] = []  # re-claimed by `recover`, for `serve` to run
         self._resumed_lock = threading.Lock()
         self._running: set[str] = set()  # execution ids under way here: the sweep spares them
@@ -395,7 +398,7 @@ class Runner:
                     continue
                 owner = _owner_of(execution.node, execution.notes)
                 if _owner_alive(owner) is False:
-                    _end_task(view.id, execution.id)  # so that it cannot have run twice
+                    self._end_task(view.id, execution.id)  # so it cannot have run twice
                     failed += self._fail_orphan(
                         view.id,
                         execution.id,
@@ -419,12 +422,12 @@ class Runner:
         return failed
 
     def _end_finished_tasks(self) -> None:
-        """End every task left in a cgroup (its runner died, or its end was not seen through)
-        whose execution this ledger says is over; tasks of unknown executions are left alone
-        (another ledger's), and so are those this runner is running."""
-        for name in task_cgroup_names():
-            ids = cgroup_execution(name)
-            if ids is None or not is_job_id(ids[0]) or ids[1] in self._running:
+        """End every task left in a cgroup or a container (its runner died, or its end was
+        not seen through) whose execution this ledger says is over; tasks of unknown
+        executions are left alone (another ledger's), and so are those this runner is running."""
+        in_cgroups = {ids for name in task_cgroup_names() if (ids := cgroup_execution(name))}
+        for ids in sorted(in_cgroups | self.containers.executions()):
+            if not is_job_id(ids[0]) or ids[1] in self._running:
                 continue
             try:
                 view = self.ledger.get(ids[0])
@@ -432,8 +435,14 @@ class Runner:
                 continue
             execution = next((e for e in view.executions if e.id == ids[1]), None)
             if execution is not None and execution.state not in ACTIVE:
-                log.info("ending task %s: its execution is %s", name, execution.state)
-                _end_task(*ids)
+                log.info("ending the task of execution %s: it is %s", ids[1], execution.state)
+                self._end_task(*ids)
+
+    def _end_task(self, job_id: str, execution_id: str) -> None:
+        """Kill every process of the execution's task (its cgroup) and wait until none is
+        left, remove the cgroup; kill and remove its container, if it has one."""
+        TaskCgroup.existing(cgroup_name(job_id, execution_id)).remove()
+        self.containers.end(execution_id)
 
     def _recoverable(self) -> Iterator[JobView]:
         """Every Running and Queued job, a page at a time: orphans can be many, and each one
@@ -576,12 +585,6 @@ def _task_timeout(view: JobView, field: str) -> float:
     task = (view.job.get("Tasks") or [{}])[0]
     value = (task.get("Timeouts") or {}).get(field) or 0
     return float(value) if isinstance(value, int | float) else 0.0
-
-
-def _end_task(job_id: str, execution_id: str) -> None:
-    """Kill every process of the execution's task (its cgroup), wait until none is left,
-    remove the cgroup."""
-    TaskCgroup.existing(cgroup_name(job_id, execution_id)).remove()
 
 
 def _owner_of(node: str, notes: list[str]) -> str:

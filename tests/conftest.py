@@ -30,6 +30,36 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture(scope="session")
+def real_docker_host() -> str:
+    """The address of a real Docker daemon (KLIPPFISK_TEST_DOCKER_HOST, which .ci/docker.sh
+    exports), checked to answer. Without one the test skips with the reason; on CI (CI=true)
+    it fails instead, so a broken daemon there cannot pass as a skip."""
+    host = os.environ.get("KLIPPFISK_TEST_DOCKER_HOST", "")
+    problem = "" if host.startswith("unix://") else "KLIPPFISK_TEST_DOCKER_HOST is not set"
+    if not problem:
+        problem = _docker_problem(host.removeprefix("unix://"))
+    if problem:
+        message = f"no real Docker daemon ({problem}); run `source .ci/docker.sh` first"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return host
+
+
+def _docker_problem(socket_path: str) -> str:
+    """Why the daemon on `socket_path` does not answer `GET /_ping` with OK ("" if it does)."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(5)
+            sock.connect(socket_path)
+            sock.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+            answer = sock.recv(4096)
+    except OSError as exc:
+        return f"{socket_path}: {exc.strerror or exc}"
+    return "" if answer.startswith(b"HTTP/1.") and b" 200 " in answer[:20] else "no OK to /_ping"
+
+
+@pytest.fixture(scope="session")
 def wasm_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One compiled-module cache for the session, under a fixed name the CLI tests share, so
     python.wasm (26 MB) is compiled once, not per test."""
@@ -42,7 +72,12 @@ def wasm_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def isolated_data_dir(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Path]:
-    """Point KLIPPFISK_DATA_DIR at a fresh directory for each test."""
+    """Point KLIPPFISK_DATA_DIR at a fresh directory for each test, with none of the
+    user's other KLIPPFISK_* settings (an exported KLIPPFISK_LEDGER__PATH would send every
+    test's ledger there); the suite's own KLIPPFISK_TEST_* variables stay."""
+    for name in list(os.environ):
+        if name.startswith("KLIPPFISK_") and not name.startswith("KLIPPFISK_TEST_"):
+            monkeypatch.delenv(name)
     data_dir = tmp_path_factory.mktemp("klippfisk-data")
     monkeypatch.setenv("KLIPPFISK_DATA_DIR", str(data_dir))
     yield data_dir

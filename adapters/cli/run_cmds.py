@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 __all__ = ["add_commands", "register"]
 
 POLL_SECONDS = 0.1
+# How long Ctrl+C waits for the job's task to be killed (a container removed) before the
+# CLI exits anyway; a second Ctrl+C exits at once.
+STOP_WAIT_SECONDS = 30.0
 
 
 def register(subparsers: Any) -> None:
@@ -189,12 +192,16 @@ def _run_and_watch(runner: Runner, job_id: str, args: argparse.Namespace, quiet:
     ledger = runner.ledger
     outcome: list[JobView] = []
     errors: list[BaseException] = []
+    cancel = threading.Event()
+    done = threading.Event()  # Thread.join/is_alive are not to be trusted after Ctrl+C
 
     def work() -> None:
         try:
-            outcome.append(runner.run_job(job_id))
+            outcome.append(runner.run_job(job_id, cancel))
         except BaseException as exc:  # handed to the main thread, which reports it
             errors.append(exc)
+        finally:
+            done.set()
 
     thread = threading.Thread(target=work, name="klippfisk-job-run", daemon=True)
     progress = _Progress(ledger, job_id, sys.stderr if not quiet else None)
@@ -214,7 +221,11 @@ def _run_and_watch(runner: Runner, job_id: str, args: argparse.Namespace, quiet:
                 deadline = None
     except KeyboardInterrupt:
         _stop(ledger, job_id, "interrupted (Ctrl+C) in klippfisk job run")
-        thread.join()
+        cancel.set()
+        # Wait for the run to kill its task (and remove its container): exiting now would
+        # leave them running. Not `thread.join()`: after a KeyboardInterrupt it returns at
+        # once on Python 3.11/3.12 (cpython issue 90882).
+        done.wait(STOP_WAIT_SECONDS)
         raise
     progress.show()
     if errors:
@@ -246,9 +257,25 @@ def _report(view: JobView, args: argparse.Namespace, settings: AppSettings) -> i
     elif not args.id_only:
         if not args.follow and execution is not None:
             _print_output(settings, execution)
+        _say_if_on_host(execution)
         _hints(view, execution)
     failed = view.state is not JobState.COMPLETED or (execution and execution.exit_code)
     return EXIT_BAD if failed else EXIT_OK
+
+
+def _say_if_on_host(execution: ExecutionView | None) -> None:
+    """One line when a docker task ran as a host process because no Docker daemon answered:
+    its image was not used, which a user must not have to dig out of an event to learn."""
+    from klippfisk.engine.executors.base import HOST_FALLBACK_NOTE
+
+    for note in execution.notes if execution is not None else []:
+        if note.startswith(HOST_FALLBACK_NOTE):
+            image = note.removeprefix(HOST_FALLBACK_NOTE).split(";")[0].strip()
+            print(
+                f"\nklippfisk: no Docker daemon: ran on this host's tools, image not used {image}",
+                file=sys.stderr,
+            )
+            return
 
 
 def _hints(view: JobView, execution: ExecutionView | None) -> None:

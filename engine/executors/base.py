@@ -21,9 +21,13 @@ __all__ = [
     "ExecutionRequest",
     "Executor",
     "ExecutorError",
+    "HOST_FALLBACK_NOTE",
     "RUN_OUTPUT_LIMIT",
 ]
 
+# How the note of a docker task run as a sandboxed host process (no daemon answered) begins;
+# `job run` finds it to say so in a line of its own, not only inside an event.
+HOST_FALLBACK_NOTE = "ran on host, image not used"
 # Bacalhau keeps the first 2 KiB of stdout/stderr in RunOutput; the full text goes to files.
 RUN_OUTPUT_LIMIT = 2048
 

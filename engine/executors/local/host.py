@@ -23,7 +23,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from klippfisk.engine.executors.base import ExecutionHooks, ExecutionOutcome, ExecutorError
+from klippfisk.engine.executors.base import (
+    HOST_FALLBACK_NOTE,
+    ExecutionHooks,
+    ExecutionOutcome,
+    ExecutorError,
+)
 from klippfisk.engine.executors.local.cgroups import TaskCgroup, cgroup_name
 from klippfisk.engine.executors.local.limits import TaskLimits
 from klippfisk.engine.executors.local.output_cap import truncation_note
@@ -104,7 +109,7 @@ class HostProcessEngine:
     ) -> ExecutionOutcome:
         image = str(workspace.engine_params.get("Image", ""))
         notes = [
-            f"ran on host, image not used ({image}); sandboxed (namespaces, rlimits)",
+            f"{HOST_FALLBACK_NOTE} ({image}); sandboxed (namespaces, rlimits)",
             containment_note(cgroup, workspace.limits),
         ]
         if sandbox.network:

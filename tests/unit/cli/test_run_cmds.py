@@ -56,6 +56,19 @@ def test_the_readme_command_runs_hello_and_prints_its_output(capsys):
     assert "klippfisk job get j-" in err
 
 
+def test_job_run_prints_the_host_fallback_line(capsys, monkeypatch, tmp_path):
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.setenv("KLIPPFISK_EXECUTOR__DOCKER__DEFAULT_SOCKET", str(tmp_path / "none.sock"))
+
+    code = main(["job", "run", str(EXAMPLES / "hello.yaml")])
+
+    _, err = capsys.readouterr()
+    assert code == 0
+    line = "klippfisk: no Docker daemon: ran on this host's tools, image not used (ubuntu:24.04)"
+    assert err.count(line) == 1
+    assert "Execution started; ran on host, image not used (ubuntu:24.04)" in err  # the event
+
+
 def test_the_wasm_example_runs_its_committed_module(capsys):
     example = yaml.safe_load((EXAMPLES / "hello-wasm.yaml").read_text())
     url = example["Tasks"][0]["InputSources"][0]["Source"]["Params"]["URL"]

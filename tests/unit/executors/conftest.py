@@ -8,6 +8,7 @@ hook calls and the results directory, so tests read like "this task, this outcom
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import shutil
 import subprocess
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from klippfisk.engine.executors.base import ExecutionOutcome, ExecutionRequest
@@ -62,6 +64,46 @@ def settings(isolated_data_dir: Path, wasm_cache_dir: Path) -> Settings:
     )
 
 
+@pytest.fixture
+def real_docker(settings: Settings, real_docker_host: str) -> Settings:
+    """`settings` with docker tasks sent to the real daemon (see `real_docker_host`)."""
+    docker = DockerSettings(host=real_docker_host)
+    return settings.model_copy(
+        update={"executor": settings.executor.model_copy(update={"docker": docker})}
+    )
+
+
+@pytest.fixture
+def real_docker_api(real_docker_host: str) -> Iterator[httpx.Client]:
+    """The real daemon's API, unversioned, for what a test itself asks of it."""
+    transport = httpx.HTTPTransport(uds=real_docker_host.removeprefix("unix://"))
+    with httpx.Client(transport=transport, base_url="http://docker") as api:
+        yield api
+
+
+@pytest.fixture
+def run_real(
+    run_task, real_docker: Settings, real_docker_api: httpx.Client
+) -> Iterator[Callable[..., Run]]:
+    """Run a task on the real daemon; afterwards no container of its execution may remain."""
+    runs: list[Run] = []
+
+    def run(task: dict[str, Any], **executor_settings: Any) -> Run:
+        result = run_task(
+            task, executor_settings={"docker": real_docker.executor.docker, **executor_settings}
+        )
+        runs.append(result)
+        return result
+
+    yield run
+    for result in runs:
+        label = f"klippfisk.execution={result.results.name}"
+        left = real_docker_api.get(
+            "/containers/json", params={"all": "1", "filters": json.dumps({"label": [label]})}
+        ).json()
+        assert left == [], f"containers left behind: {left}"
+
+
 @dataclass
 class FakeDockerd:
     """A running Docker-API-shaped server (tests/unit/executors/docker_daemon.py)."""
@@ -86,12 +128,33 @@ class FakeDockerd:
 
 @pytest.fixture(scope="session")
 def dockerd() -> Iterator[FakeDockerd]:
-    """The Docker-API-shaped server, one process for the session, on a short socket path
-    (unix socket paths are limited to about 100 bytes)."""
+    """The Docker-API-shaped server, one process for the session."""
+    with shaped_dockerd() as daemon:
+        yield daemon
+
+
+@pytest.fixture
+def versioned_dockerd() -> Callable[[str], contextlib.AbstractContextManager[FakeDockerd]]:
+    """Starts a shaped server of its own that takes only the API versions named ("44-52"
+    for 1.44 to 1.52), as a daemon newer or older than any at hand would."""
+    return shaped_dockerd
+
+
+@contextlib.contextmanager
+def shaped_dockerd(*args: str) -> Iterator[FakeDockerd]:
+    """A Docker-API-shaped server (`args` after its images: the API versions it takes), on
+    a short socket path (unix socket paths are limited to about 100 bytes)."""
     home = Path(tempfile.mkdtemp(prefix="kdock-", dir="/tmp"))
     daemon = FakeDockerd(home / "docker.sock", home / "journal.jsonl")
     proc = subprocess.Popen(
-        [sys.executable, str(DOCKERD), str(daemon.socket), str(daemon.journal), json.dumps(IMAGES)]
+        [
+            sys.executable,
+            str(DOCKERD),
+            str(daemon.socket),
+            str(daemon.journal),
+            json.dumps(IMAGES),
+            *args,
+        ]
     )
     try:
         deadline = time.monotonic() + 20

@@ -1,12 +1,15 @@
 """A Docker-Engine-API-shaped server on a unix socket, for tests on machines with no Docker.
 
-Run as its own process: `python docker_daemon.py SOCKET JOURNAL IMAGES_JSON`. It speaks
+Run as its own process: `python docker_daemon.py SOCKET JOURNAL IMAGES_JSON [MIN-MAX]`, MIN
+and MAX the API minor versions it takes (41-43 by default; a path outside them gets the 400
+Docker's version middleware sends, as Docker 29 does below 1.44). It speaks
 HTTP/1.1 over the socket and answers the calls the local executor makes with the status
 codes and bodies of the Engine API's swagger (moby api/swagger.yaml, v1.41): _ping,
 containers/create (201 {Id, Warnings}; 404 {message} for an unknown image; 409 for a name
 in use), start (204, 304), wait (200 {StatusCode, Error}), kill (204, 409 not running),
-logs (the multiplexed stream: 8-byte header per frame), json (inspect, with State.OOMKilled),
-DELETE (204, 404).
+logs (the multiplexed stream: 8-byte header per frame), attach (hijacked: 101, then a frame
+per read of the process's pipes until it ends), json (inspect, with State.OOMKilled), DELETE
+(204, 404), and /version.
 
 A "container" is a host process: it cannot mount or unshare, so a bind mount is emulated
 by rewriting the mount's target to its source in the command line and working directory,
@@ -35,7 +38,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 VERSIONED = re.compile(r"^/v1\.(\d+)(/.*)$")
-CURRENT_MINOR = 43  # the API version this server reports; an unversioned path gets it
+MINORS = (41, 43)  # the API versions it takes by default; an unversioned path gets the top
+NETWORKS = {"bridge": "bridge", "host": "host", "none": "null"}  # a default daemon's
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -47,7 +51,7 @@ class Container:
         self.name, self.config, self.image = name, config, image
         self.proc: subprocess.Popen[bytes] | None = None
         self.frames: list[tuple[int, bytes]] = []
-        self.lock = threading.Lock()
+        self.lock = threading.Condition()  # notified on each frame, and at the end
         self.oom_killed = False
         self.exit_code = 0
         self.exited = threading.Event()
@@ -91,6 +95,7 @@ class Container:
         for chunk in iter(lambda: pipe.read1(4096), b""):
             with self.lock:
                 self.frames.append((stream, chunk))
+                self.lock.notify_all()
 
     def _reap(self, readers: list[threading.Thread]) -> None:
         assert self.proc is not None
@@ -98,7 +103,12 @@ class Container:
         for reader in readers:
             reader.join()
         self.exit_code = code if code >= 0 else 128 - code
-        self.exited.set()
+        self.end()
+
+    def end(self) -> None:
+        with self.lock:
+            self.exited.set()
+            self.lock.notify_all()
 
     def _watch_memory(self, limit: int) -> None:
         while not self.exited.wait(0.02):
@@ -150,9 +160,11 @@ class Container:
 class Daemon(socketserver.ThreadingUnixStreamServer):
     daemon_threads = True
 
-    def __init__(self, socket_path: str, journal: Path, images: dict[str, Any]) -> None:
+    def __init__(
+        self, socket_path: str, journal: Path, images: dict[str, Any], minors: tuple[int, int]
+    ) -> None:
         super().__init__(socket_path, Handler)
-        self.journal, self.images = journal, images
+        self.journal, self.images, self.minors = journal, images, minors
         self.containers: dict[str, Container] = {}
         self.lock = threading.Lock()
 
@@ -184,7 +196,8 @@ class Handler(BaseHTTPRequestHandler):
         method = self.command
         parts = urlsplit(self.path)
         match = VERSIONED.match(parts.path)
-        self.minor = int(match.group(1)) if match else CURRENT_MINOR
+        oldest, newest = self.server.minors
+        self.minor = int(match.group(1)) if match else newest
         path = match.group(2) if match else parts.path
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         length = int(self.headers.get("Content-Length") or 0)
@@ -194,12 +207,34 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             return self._error(400, "invalid JSON body")
         self.server.record({"method": method, "path": path, "query": query, "body": body})
+        if self.minor < oldest:
+            return self._error(
+                400,
+                f"client version 1.{self.minor} is too old. Minimum supported API version is "
+                f"1.{oldest}, please upgrade your client to a newer version",
+            )
+        if self.minor > newest:
+            return self._error(
+                400,
+                f"client version 1.{self.minor} is too new. Maximum supported API version is "
+                f"1.{newest}",
+            )
         if path == "/_ping":
             return self._send(
-                200, b"OK", "text/plain; charset=utf-8", {"Api-Version": f"1.{CURRENT_MINOR}"}
+                200, b"OK", "text/plain; charset=utf-8", {"Api-Version": f"1.{newest}"}
+            )
+        if path == "/version":
+            return self._json(
+                200,
+                {"Version": "shaped", "ApiVersion": f"1.{newest}", "MinAPIVersion": f"1.{oldest}"},
             )
         if method == "POST" and path == "/containers/create":
             return self._create(query.get("name", ""), body)
+        if method == "GET" and path.startswith("/networks/"):
+            name = path.removeprefix("/networks/")
+            if name in NETWORKS:
+                return self._json(200, {"Name": name, "Driver": NETWORKS[name]})
+            return self._error(404, f"network {name} not found")
         found = re.fullmatch(r"/containers/([^/]+)(/[a-z]+)?", path)
         if not found:
             return self._error(404, f"page not found: {path}")
@@ -211,6 +246,7 @@ class Handler(BaseHTTPRequestHandler):
             ("POST", "/start"): self._start,
             ("POST", "/wait"): self._wait,
             ("POST", "/kill"): self._kill,
+            ("POST", "/attach"): self._attach,
             ("GET", "/logs"): lambda c: self._logs(c, query),
             ("GET", "/json"): lambda c: self._json(200, c.inspect()),
             ("DELETE", ""): lambda c: self._delete(c, query),
@@ -273,6 +309,28 @@ class Handler(BaseHTTPRequestHandler):
         media = "multiplexed-stream" if self.minor >= 42 else "raw-stream"
         self._send(200, body, f"application/vnd.docker.{media}")
 
+    def _attach(self, container: Container) -> None:
+        """As dockerd answers an Upgrade: 101, then the frames as the process writes them,
+        then the connection closes when it ends (or is removed unstarted)."""
+        self.wfile.write(
+            b"HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\n"
+            b"Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
+        )
+        self.wfile.flush()
+        self.close_connection = True
+        sent = 0
+        while True:
+            with container.lock:
+                container.lock.wait_for(
+                    lambda sent=sent: len(container.frames) > sent or container.exited.is_set()
+                )
+                frames, done = container.frames[sent:], container.exited.is_set()
+            sent += len(frames)
+            self.wfile.write(b"".join(struct.pack(">BxxxL", s, len(c)) + c for s, c in frames))
+            self.wfile.flush()
+            if done:
+                return
+
     def _delete(self, container: Container, query: dict[str, str]) -> None:
         if container.running:
             if query.get("force") not in ("1", "true"):
@@ -281,6 +339,7 @@ class Handler(BaseHTTPRequestHandler):
             container.exited.wait()
         with self.server.lock:
             del self.server.containers[container.id]
+        container.end()  # an attach to a container never started ends here
         self._send(204, b"", "text/plain")
 
     def _error(self, status: int, message: str) -> None:
@@ -305,7 +364,8 @@ class Handler(BaseHTTPRequestHandler):
 
 def main() -> None:
     socket_path, journal, images = sys.argv[1], Path(sys.argv[2]), json.loads(sys.argv[3])
-    server = Daemon(socket_path, journal, images)
+    oldest, newest = (int(m) for m in sys.argv[4].split("-")) if len(sys.argv) > 4 else MINORS
+    server = Daemon(socket_path, journal, images, (oldest, newest))
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     server.serve_forever()
     for container in list(server.containers.values()):
