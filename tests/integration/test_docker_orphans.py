@@ -133,10 +133,8 @@ def run_in_child(job_id: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-c", RUNNER_IN_CHILD, job_id], env=os.environ)
 
 
-def test_recovery_removes_the_container_of_a_killed_runner_before_failing_it(
-    ledger, settings, submit, daemon
-):
-    job_id = submit()
+def kill_runner_mid_job(ledger: Ledger, daemon: Daemon, job_id: str) -> None:
+    """Run the job in a runner of its own, SIGKILL that runner once the container runs."""
     runner = run_in_child(job_id)
     try:
         ledger.wait(job_id, states=[JobState.RUNNING], timeout=60)
@@ -144,6 +142,13 @@ def test_recovery_removes_the_container_of_a_killed_runner_before_failing_it(
     finally:
         runner.send_signal(signal.SIGKILL)
         runner.wait()
+
+
+def test_recovery_removes_the_container_of_a_killed_runner_before_failing_it(
+    ledger, settings, submit, daemon
+):
+    job_id = submit()
+    kill_runner_mid_job(ledger, daemon, job_id)
     assert daemon.running(job_id), "the container died with its runner: nothing to recover"
 
     Runner(ledger, default_registry(settings), settings).recover()
@@ -160,13 +165,7 @@ def test_a_runner_sweep_removes_the_container_of_an_execution_that_is_over(
     """A container left for an execution the ledger has ended (its runner died after the
     stop was recorded, before it removed the container) goes at the next sweep."""
     job_id = submit()
-    runner = run_in_child(job_id)
-    try:
-        ledger.wait(job_id, states=[JobState.RUNNING], timeout=60)
-        assert eventually(lambda: daemon.running(job_id)), "the container never started"
-    finally:
-        runner.send_signal(signal.SIGKILL)
-        runner.wait()
+    kill_runner_mid_job(ledger, daemon, job_id)
     ledger.stop(job_id, reason="stopped while its runner was down", actor="test")
     [container] = daemon.containers(job_id)
     assert container["Labels"][EXECUTION_LABEL] == ledger.get(job_id).executions[0].id
