@@ -8,7 +8,8 @@
 # forwarding changes: containers get no network at all. Images: busybox:1.36 (busybox-static)
 # and a Debian bookworm root with python3 (mmdebstrap, from the apt mirror the machine already
 # uses), tagged as the images the examples and tests name (debian:bookworm, ubuntu:24.04,
-# ubuntu:latest, python:3.11-slim, python:3.12-slim).
+# ubuntu:latest, python:3.11-slim, python:3.12-slim). Debian's docker-registry comes too: the
+# pull tests start their own on loopback (tests/unit/executors/test_docker_pull.py).
 #
 # Idempotent: reuses a daemon that already answers on the socket and images already there.
 # If anything goes wrong it says so and exports nothing; the Docker tests then skip locally and
@@ -27,11 +28,13 @@ _klippfisk_docker_setup() (
   [[ -n "${KLIPPFISK_DOCKER_NO_DEBIAN:-}" ]] && debian=""
 
   if ! command -v dockerd >/dev/null || ! command -v busybox >/dev/null ||
+    ! command -v docker-registry >/dev/null ||
     { [[ -n "$debian" ]] && ! command -v mmdebstrap >/dev/null; }; then
     echo "docker.sh: installing dockerd and the image tools from Debian" >&2
     if [[ "$(id -u)" == 0 ]]; then apt=(apt-get); else apt=(sudo -n apt-get); fi
     "${apt[@]}" update -qq >/dev/null &&
       DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y -qq docker.io busybox-static \
+        docker-registry \
         ${debian:+mmdebstrap} >/dev/null 2>&1 ||
       { echo "docker.sh: dockerd could not be installed" >&2; exit 1; }
   fi

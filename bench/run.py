@@ -48,6 +48,9 @@ class _Hooks:
     def started(self, node: str, notes: list[str]) -> None:
         pass
 
+    def progress(self, message: str) -> None:
+        pass
+
 
 def measure_ms(action: Callable[[int], object], repeat: int) -> tuple[float, float]:
     """Median wall time of a run, and the CPU time its child processes used per run.

@@ -113,13 +113,21 @@ def _owner_alive(owner: str) -> bool | None:
 class _Hooks:
     """What an executor calls while it works, turned into ledger events."""
 
-    def __init__(self, ledger: Ledger, job_id: str, execution_id: str, owner: str) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        job_id: str,
+        execution_id: str,
+        owner: str,
+        listener: Callable[[str], None] | None = None,
+    ) -> None:
         self.ledger, self.job_id, self.execution_id, self.owner = (
             ledger,
             job_id,
             execution_id,
             owner,
         )
+        self.listener = listener
         self.started_once = False
         self.noted: list[str] = []  # the notes the execution started with
 
@@ -138,6 +146,12 @@ class _Hooks:
         except IllegalTransition:  # stopped meanwhile: the stop watcher will cancel the run
             log.info("job %s changed before execution %s started", self.job_id, self.execution_id)
 
+    def progress(self, message: str) -> None:
+        """Logged (`serve` shows it at INFO) and handed to whoever runs the job and waits."""
+        log.info("execution %s: %s", self.execution_id, message)
+        if self.listener is not None:
+            self.listener(message)
+
 
 class Runner:
     """Runs jobs from a ledger through a registry of executors."""
@@ -150,12 +164,14 @@ class Runner:
         *,
         use_cache: bool = False,
         clock: Clock = SYSTEM_CLOCK,
+        on_progress: Callable[[str], None] | None = None,
     ) -> None:
         self.ledger = ledger
         self.executors = executors
         self.settings = settings or Settings()
         self.identity = runner_identity()
         self.clock = clock  # the executors keep their own: build them on the same one
+        self.on_progress = on_progress  # executors' words on slow work before a start
         self.cache = result_cache(self.settings) if use_cache else None
         self.containers = ContainerReaper(self.settings.executor.docker)
         self._resumed: list[str] = []  # re-claimed by `recover`, for `serve` to run
@@ -232,7 +248,7 @@ class Runner:
             results_dir=execution_results_dir(self.settings, view.id, execution_id),
             stranger=view.source.stranger,
         )
-        hooks = _Hooks(self.ledger, view.id, execution_id, self.identity)
+        hooks = _Hooks(self.ledger, view.id, execution_id, self.identity, self.on_progress)
         run_cancel = threading.Event()
         total = _task_timeout(view, "TotalTimeout")
         watcher = _StopWatcher(

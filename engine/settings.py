@@ -164,6 +164,12 @@ class ExecutorSettings(BaseModel):
         "BACALHAU_API_HOST/PORT; engines it is not sent still run locally)",
     )
     docker: DockerSettings = Field(default_factory=lambda: DockerSettings())
+    pull: Literal["missing", "always", "never"] = Field(
+        "missing",
+        description="when the Docker daemon pulls a docker task's image, as Bacalhau's compute "
+        "nodes do: missing (only when it is not on the daemon), always (before every run, for "
+        "a tag that moves), never (a missing image fails the task)",
+    )
     concurrency: int = Field(2, gt=0, description="executions a worker runs at once")
     poll_seconds: float = Field(0.2, gt=0, description="how often a worker looks for work")
     recover_seconds: float = Field(

@@ -19,6 +19,7 @@ import importlib.resources
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -180,11 +181,24 @@ def _submit_and_run(
     settings = args.settings.get()
     executors = default_registry(settings, args.executor)
     try:
-        runner = Runner(ledger, executors, settings, use_cache=args.cache)
+        runner = Runner(ledger, executors, settings, use_cache=args.cache, on_progress=_say(quiet))
         view = _run_and_watch(runner, job_id, args, quiet)
     finally:
         executors.close()
     return _report(view, args, settings)
+
+
+def _say(quiet: bool) -> Callable[[str], None] | None:
+    """How an executor's word on slow work before the start (compiling python.wasm the first
+    time) reaches the terminal: one whole line to stderr, from the runner's thread."""
+    if quiet:
+        return None
+
+    def say(message: str) -> None:
+        sys.stderr.write(f"klippfisk: {message}\n")
+        sys.stderr.flush()
+
+    return say
 
 
 def _run_and_watch(runner: Runner, job_id: str, args: argparse.Namespace, quiet: bool) -> JobView:
@@ -264,18 +278,21 @@ def _report(view: JobView, args: argparse.Namespace, settings: AppSettings) -> i
 
 
 def _say_if_on_host(execution: ExecutionView | None) -> None:
-    """One line when a docker task ran as a host process because no Docker daemon answered:
-    its image was not used, which a user must not have to dig out of an event to learn."""
-    from klippfisk.engine.executors.base import HOST_FALLBACK_NOTE
+    """One line when a docker task ran without its image because no Docker daemon answered
+    (as a host process, or a python one in python.wasm, named with its version): a user must
+    not have to dig out of an event to learn what really ran."""
+    from klippfisk.engine.executors.base import HOST_FALLBACK_NOTE, PYTHON_WASM_NOTE
 
     for note in execution.notes if execution is not None else []:
         if note.startswith(HOST_FALLBACK_NOTE):
             image = note.removeprefix(HOST_FALLBACK_NOTE).split(";")[0].strip()
-            print(
-                f"\nklippfisk: no Docker daemon: ran on this host's tools, image not used {image}",
-                file=sys.stderr,
-            )
-            return
+            ran = f"ran on this host's tools, image not used {image}"
+        elif note.startswith(PYTHON_WASM_NOTE):
+            ran = note.split(";")[0]
+        else:
+            continue
+        print(f"\nklippfisk: no Docker daemon: {ran}", file=sys.stderr)
+        return
 
 
 def _hints(view: JobView, execution: ExecutionView | None) -> None:

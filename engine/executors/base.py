@@ -22,12 +22,16 @@ __all__ = [
     "Executor",
     "ExecutorError",
     "HOST_FALLBACK_NOTE",
+    "PYTHON_WASM_NOTE",
     "RUN_OUTPUT_LIMIT",
 ]
 
 # How the note of a docker task run as a sandboxed host process (no daemon answered) begins;
 # `job run` finds it to say so in a line of its own, not only inside an event.
 HOST_FALLBACK_NOTE = "ran on host, image not used"
+# How the note of a python task run in CPython-on-WASI (no daemon answered) begins; the rest
+# names the interpreter that really ran and the image that did not, for `job run` to repeat.
+PYTHON_WASM_NOTE = "ran python in python.wasm:"
 # Bacalhau keeps the first 2 KiB of stdout/stderr in RunOutput; the full text goes to files.
 RUN_OUTPUT_LIMIT = 2048
 
@@ -73,6 +77,10 @@ class ExecutionHooks(Protocol):
     """Callbacks an executor makes while it works; the runner records them."""
 
     def started(self, node: str, notes: list[str]) -> None: ...
+
+    def progress(self, message: str) -> None:
+        """A word on slow work before the start (compiling python.wasm the first time): for
+        whoever waits, so the wait is not silent; not an event, the execution is not Running."""
 
 
 class Executor(Protocol):

@@ -238,6 +238,9 @@ class _Hooks:
     def started(self, node: str, notes: list[str]) -> None:
         pass
 
+    def progress(self, message: str) -> None:
+        pass
+
 
 @needs_root
 def test_links_a_wasm_task_makes_stay_out_of_the_host_result_folder(settings):

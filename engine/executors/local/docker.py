@@ -5,8 +5,8 @@ tasks fall back to the host-process sandbox. The container gets the task's comma
 working directory; inputs bind-mounted read-only and result paths writable at their targets
 by the image's user (container_user); no network unless the spec allows it, and a full
 network refused where the daemon has no bridge rather than silently none; memory (without
-swap), CPU and process limits. Images are never pulled: a missing one is an error that says
-to pull it. The wall clock is ours to enforce (Docker has none): the watchdog kills the
+swap), CPU and process limits. The image is pulled as the pull setting says (docker_pull).
+The wall clock is ours to enforce (Docker has none): the watchdog kills the
 container at the deadline. Output is read while the container runs (attached before it
 starts) into the results directory, each stream capped at the task's output limit; the
 daemon keeps no log copy (LOG_CONFIG says why). The container is removed whatever happened.
@@ -23,6 +23,7 @@ from typing import Any
 from klippfisk.engine.executors.base import ExecutionHooks, ExecutionOutcome
 from klippfisk.engine.executors.local.container_user import give_to_user, resolve_user
 from klippfisk.engine.executors.local.docker_api import DockerClient, DockerError
+from klippfisk.engine.executors.local.docker_pull import PullPolicy, create_with_image
 from klippfisk.engine.executors.local.docker_reaper import EXECUTION_LABEL, JOB_LABEL
 from klippfisk.engine.executors.local.output_cap import CappedFile, truncation_notes
 from klippfisk.engine.executors.local.workspace import Workspace
@@ -94,8 +95,9 @@ LOG_CONFIG = {"Type": "none", "Config": {}}
 class DockerEngine:
     """Runs `docker` tasks in containers of a reachable Docker daemon."""
 
-    def __init__(self, settings: DockerSettings) -> None:
+    def __init__(self, settings: DockerSettings, pull: PullPolicy = "missing") -> None:
         self.settings = settings
+        self.pull = pull
         self._client: DockerClient | None = None
         self._lock = threading.Lock()
 
@@ -126,9 +128,10 @@ class DockerEngine:
             raise DockerError("No Docker daemon was found; start Docker or set DOCKER_HOST.")
         config = container_config(workspace)
         _require_network(client, workspace.network)
-        container = client.create(f"klippfisk-{workspace.request.execution_id}", config)
+        name = f"klippfisk-{workspace.request.execution_id}"
+        container, pulled = create_with_image(client, name, config, self.pull, hooks.progress)
         try:
-            return self._run(client, container, config, workspace, hooks, cancel)
+            return self._run(client, container, config, workspace, hooks, cancel, pulled)
         finally:
             try:
                 client.remove(container)
@@ -143,10 +146,12 @@ class DockerEngine:
         workspace: Workspace,
         hooks: ExecutionHooks,
         cancel: threading.Event,
+        pulled: list[str],
     ) -> ExecutionOutcome:
         notes = [
             f"docker container {container[:12]} (image {config['Image']}, network "
-            f"{config['HostConfig']['NetworkMode']}) on {client.socket_path}"
+            f"{config['HostConfig']['NetworkMode']}) on {client.socket_path}",
+            *pulled,
         ]
         _open_result_paths(client, container, workspace)
         results = workspace.results

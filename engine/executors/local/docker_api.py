@@ -5,7 +5,7 @@ sides speak (`GET /_ping` gives the daemon's, `GET /version` its oldest), so Doc
 1.41 and Docker 29, which refuses anything below 1.44, gets a version it takes. A daemon
 outside our range is an error naming both versions, never "no daemon". Errors come back as
 `{"message": ...}`; each becomes a `DockerError` sentence, except a missing image on create,
-which is `ImageMissing` because klippfisk never pulls and the user has to. Output comes
+which is `ImageMissing` (docker_pull decides whether to pull it). Output comes
 through attach on a plain socket, read a megabyte at a time and split into frames here
 (`demultiplex`): frames may be a line each, too many for an HTTP read apiece.
 """
@@ -61,7 +61,7 @@ class DockerError(ExecutorError):
 
 
 class ImageMissing(DockerError):
-    """The image is not on the Docker host (and klippfisk does not pull)."""
+    """The image is not on the Docker host."""
 
 
 @dataclass(frozen=True)
@@ -161,10 +161,33 @@ class DockerClient:
         if response.status_code == 404:
             image = config.get("Image", "")
             raise ImageMissing(
-                f"Image {image!r} is not on the Docker host and klippfisk never pulls images; "
-                f"run `docker pull {image}` on that host first."
+                f"Image {image!r} is not on the Docker host and pulling is off "
+                f"(KLIPPFISK_EXECUTOR__PULL=never); run `docker pull {image}` on that host "
+                "first, or allow pulls."
             )
         return str(self._checked(response, "create the container", 201).json()["Id"])
+
+    def pull(self, image: str, tag: str) -> Iterator[dict[str, Any]]:
+        """Pull `image` (`POST /images/create`): the daemon's progress, a JSON object per
+        line, as it comes. A refusal before the stream starts is a DockerError; one during it
+        is a line with "error" (under HTTP 200), left to the caller to judge."""
+        params = {"fromImage": image, "tag": tag}
+        path = self._versioned("/images/create")
+        try:
+            with self._http.stream("POST", path, params=params) as response:
+                if response.status_code != 200:  # refused at once: no such image, no registry
+                    response.read()
+                    raise DockerError(_message(response) or f"HTTP {response.status_code}")
+                for line in response.iter_lines():
+                    if line.strip():
+                        yield dict(json.loads(line))
+        except ValueError:
+            raise DockerError(f"the daemon's progress on {image}:{tag} was not JSON") from None
+        except httpx.TransportError as exc:
+            raise DockerError(
+                f"The Docker daemon at {self.socket_path} stopped answering while pulling "
+                f"{image}:{tag} ({type(exc).__name__}); check that it runs (`docker info`)."
+            ) from None
 
     def start(self, container: str) -> None:
         self._checked(self._request("POST", f"/containers/{container}/start"), "start it", 204)
@@ -291,12 +314,9 @@ class DockerClient:
     def _checked(self, response: httpx.Response, what: str, expected: int) -> httpx.Response:
         if response.status_code == expected:
             return response
-        try:
-            message = str(response.json().get("message", ""))
-        except ValueError:
-            message = response.text[:200]
+        message = _message(response) or "no message"
         raise DockerError(
-            f"Docker could not {what} ({response.status_code}: {message or 'no message'}); "
+            f"Docker could not {what} ({response.status_code}: {message}); "
             "check the daemon's log (`journalctl -u docker`)."
         )
 
@@ -333,6 +353,15 @@ class Attached:
                 f"The container's output stream broke ({type(exc).__name__}: {exc}); the "
                 "output may be cut short. Check the daemon's log."
             ) from None
+
+
+def _message(response: httpx.Response) -> str:
+    """The daemon's reason in an error response (`{"message": ...}`)."""
+    try:
+        message = str(response.json().get("message", ""))
+    except ValueError:
+        message = response.text[:200]
+    return message
 
 
 def _read_head(sock: socket.socket) -> tuple[bytes, bytes]:

@@ -45,7 +45,7 @@ class LocalExecutor:
         self.clock = clock  # executions' deadlines (ExecutionTimeout) are kept on it
         cache = ModuleCache(settings.executor.cache_dir or settings.data_dir / "cache" / "wasm")
         self.wasm = WasmEngine(cache, settings.executor)
-        self.docker = DockerEngine(settings.executor.docker)
+        self.docker = DockerEngine(settings.executor.docker, settings.executor.pull)
         self.host = HostProcessEngine()
         python = find_python_wasm(settings.executor)
         self.python = python and PythonWasmEngine(python, cache, settings.executor)

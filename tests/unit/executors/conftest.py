@@ -41,10 +41,14 @@ class Hooks:
 
     calls: list[tuple[str, list[str]]] = field(default_factory=list)
     started_event: threading.Event = field(default_factory=threading.Event)
+    progress_messages: list[str] = field(default_factory=list)
 
     def started(self, node: str, notes: list[str]) -> None:
         self.calls.append((node, list(notes)))
         self.started_event.set()
+
+    def progress(self, message: str) -> None:
+        self.progress_messages.append(message)
 
 
 @dataclass

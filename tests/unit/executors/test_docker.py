@@ -114,10 +114,10 @@ def test_the_image_default_command_runs_when_the_spec_gives_none(run_docker, doc
 
 
 def test_a_missing_image_is_an_error_that_says_to_pull_it(run_docker, docker_task, dockerd):
-    run, _ = run_docker(docker_task("ghcr.io/example/absent:1", "true"))
+    run, _ = run_docker(docker_task("ghcr.io/example/absent:1", "true"), {"pull": "never"})
 
     assert "docker pull ghcr.io/example/absent:1" in run.outcome.error
-    assert "never pulls" in run.outcome.error
+    assert "KLIPPFISK_EXECUTOR__PULL=never" in run.outcome.error
     assert dockerd.requests("POST", "/images/create") == []
 
 
