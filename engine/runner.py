@@ -442,7 +442,8 @@ class Runner:
         not seen through) whose execution this ledger says is over; tasks of unknown
         executions are left alone (another ledger's), and so are those this runner is running."""
         in_cgroups = {ids for name in task_cgroup_names() if (ids := cgroup_execution(name))}
-        for ids in sorted(in_cgroups | self.containers.executions()):
+        in_containers = self.containers.executions()
+        for ids in sorted(in_cgroups | in_containers):
             if not is_job_id(ids[0]) or ids[1] in self._running:
                 continue
             try:
@@ -452,13 +453,15 @@ class Runner:
             execution = next((e for e in view.executions if e.id == ids[1]), None)
             if execution is not None and execution.state not in ACTIVE:
                 log.info("ending the task of execution %s: it is %s", ids[1], execution.state)
-                self._end_task(*ids)
+                self._end_task(*ids, container=ids in in_containers)
 
-    def _end_task(self, job_id: str, execution_id: str) -> None:
+    def _end_task(self, job_id: str, execution_id: str, *, container: bool = True) -> None:
         """Kill every process of the execution's task (its cgroup) and wait until none is
-        left, remove the cgroup; kill and remove its container, if it has one."""
+        left, remove the cgroup; kill and remove its container, if it may have one (a sweep
+        that has just listed the containers knows, and spares the daemon the question)."""
         TaskCgroup.existing(cgroup_name(job_id, execution_id)).remove()
-        self.containers.end(execution_id)
+        if container:
+            self.containers.end(execution_id)
 
     def _recoverable(self) -> Iterator[JobView]:
         """Every Running and Queued job, a page at a time: orphans can be many, and each one

@@ -1,8 +1,9 @@
-"""Fixtures of the runner tests: a clock moved by hand, and runners that keep time on it."""
+"""Fixtures of the runner tests: the ledger on the module's `settings`, a clock moved by hand,
+and runners that keep time on it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -11,6 +12,13 @@ from klippfisk.engine.executors.registry import default_registry
 from klippfisk.engine.runner import Runner
 from klippfisk.engine.settings import Settings
 from tests.unit.manual_clock import ManualClock
+
+
+@pytest.fixture
+def ledger(settings: Settings) -> Iterator[Ledger]:
+    """A ledger opened on the `settings` the test module defines."""
+    with Ledger.open(settings) as opened:
+        yield opened
 
 
 @pytest.fixture

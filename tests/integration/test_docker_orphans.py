@@ -103,13 +103,6 @@ def settings(isolated_data_dir: Path, daemon: Daemon) -> Settings:
 
 
 @pytest.fixture
-def ledger(settings: Settings) -> Iterator[Ledger]:
-    opened = Ledger.open(settings)
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
 def submit(ledger: Ledger, daemon: Daemon) -> Callable[[], str]:
     def submit_sleeper() -> str:
         job_id = ledger.submit(compile_document(sleeper_job(f"orphan-{uuid.uuid4()}"))).job_id

@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -33,13 +33,6 @@ SHELL_JOB = (Path(__file__).parents[1] / "data" / "jobs" / "shell-job.yaml").rea
 @pytest.fixture
 def settings(isolated_data_dir: Path) -> Settings:
     return Settings()
-
-
-@pytest.fixture
-def ledger(settings: Settings) -> Iterator[Ledger]:
-    opened = Ledger.open(settings)
-    yield opened
-    opened.close()
 
 
 @pytest.fixture
